@@ -1,0 +1,116 @@
+"""Accounts: registration, password checks and bearer tokens."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import UsernameTakenError
+from .extensions import db
+from .models import ApiToken, User, utcnow
+
+# A hash of a throwaway password per hashing method: checked against when the
+# username is unknown, so that answer takes as long as a wrong password.
+_dummy_hashes = {}
+
+
+def _hash_method():
+    return current_app.config["PASSWORD_HASH_METHOD"]
+
+
+def _dummy_hash():
+    method = _hash_method()
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash(secrets.token_hex(16), method)
+    return _dummy_hashes[method]
+
+
+def hash_password(password):
+    return generate_password_hash(password, _hash_method())
+
+
+def _is_current_strength(password_hash):
+    """Whether a stored hash used the configured method and parameters."""
+    return password_hash.split("$", 1)[0] == _dummy_hash().split("$", 1)[0]
+
+
+def find_user(username):
+    """The user with this name in any case, or None."""
+    return db.session.scalar(select(User).where(User.username_key == username.lower()))
+
+
+def register(username, password, full_name=None, is_admin=False):
+    """Create an account; registration through the API or pages never passes ``is_admin``.
+
+    :raise UsernameTakenError: the name is taken in any case (also when two requests race).
+    """
+    if find_user(username) is not None:
+        raise UsernameTakenError()
+    user = User(username=username, username_key=username.lower(), full_name=full_name,
+                password_hash=hash_password(password), is_admin=is_admin)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request registered the same name between our check and insert;
+        # the unique constraint decided.
+        db.session.rollback()
+        raise UsernameTakenError() from None
+    return user
+
+
+def authenticate(username, password):
+    """The user if the password is right, else None; never says which part was wrong.
+
+    A hash made with weaker (or other) parameters than configured is replaced.
+    """
+    user = find_user(username) if isinstance(username, str) else None
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    if not _is_current_strength(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def set_admin(user):
+    user.is_admin = True
+    db.session.commit()
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user):
+    """A new random bearer token for the user: ``(token, seconds until it expires)``.
+
+    Only its SHA-256 is stored.
+    """
+    token = secrets.token_urlsafe(32)
+    ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
+    now = utcnow()
+    # Tidy up as we go: the user's expired tokens are of no use to anyone.
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at <= now))
+    db.session.add(ApiToken(token_hash=_digest(token), user_id=user.id,
+                            expires_at=now + timedelta(seconds=ttl)))
+    db.session.commit()
+    return token, ttl
+
+
+def user_for_token(token):
+    """The owner of a live token, or None (unknown, expired or revoked)."""
+    return db.session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow()))
+
+
+def revoke_token(token):
+    db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    db.session.commit()

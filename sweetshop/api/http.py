@@ -1,0 +1,121 @@
+"""Request parsing, bearer authentication and serialisation shared by the API views."""
+import json
+from datetime import timezone
+from decimal import Decimal
+from functools import wraps
+
+from flask import abort, g, request
+
+from .. import accounts
+from ..errors import ValidationError
+from ..rules import parse_decimal
+
+# OFFSET beyond a 32-bit integer is refused before it reaches the database.
+SKIP_MAX = 2_147_483_647
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+def json_body(default=None):
+    """The request body parsed as JSON, numbers with a fraction as exact Decimals.
+
+    An empty body gives ``default``.
+
+    :raise ValidationError: the body is not JSON (NaN and Infinity are not JSON either).
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip() and default is not None:
+        return default
+    try:
+        return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise ValidationError({}, "Request body must be valid JSON") from None
+
+
+def query_int(name, default, low, high):
+    """A whole-number query parameter within ``low``..``high``.
+
+    :raise ValidationError:
+    """
+    text = request.args.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text.strip()) if len(text) <= 12 else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValidationError({name: [f"Must be an integer between {low} and {high}."]})
+    return value
+
+
+def paging(default_limit=100):
+    """``(skip, limit)`` from the query string.
+
+    :raise ValidationError:
+    """
+    return query_int("skip", 0, 0, SKIP_MAX), query_int("limit", default_limit, 1, 100)
+
+
+def query_price(name):
+    """An optional non-negative price from the query string.
+
+    :raise ValidationError:
+    """
+    text = request.args.get(name)
+    if text is None or not text.strip():
+        return None
+    try:
+        value = parse_decimal(text)
+        if value < 0 or value > Decimal("1e9"):
+            raise ValueError("Must be a number from 0 to 1000000000.")
+    except ValueError as error:
+        raise ValidationError({name: [str(error)]}) from None
+    return value
+
+
+def bearer_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def auth_required(admin=False):
+    """Let the view run only for a live bearer token (of an admin, if ``admin``); sets ``g.user``.
+
+    :raise 401: no token, or one that is unknown, expired or revoked.
+    :raise 403: ``admin`` and the user is not one.
+    """
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            token = bearer_token()
+            if token is None:
+                abort(401, "Not authenticated")
+            user = accounts.user_for_token(token)
+            if user is None:
+                abort(401, "Could not validate credentials")
+            if admin and not user.is_admin:
+                abort(403, "Not authorized")
+            g.user, g.token = user, token
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def sweet_json(sweet):
+    return {"id": sweet.id, "name": sweet.name, "category": sweet.category,
+            "price": float(sweet.price), "quantity": sweet.quantity}
+
+
+def user_json(user):
+    return {"id": user.id, "username": user.username, "full_name": user.full_name,
+            "is_admin": user.is_admin}
+
+
+def iso(moment):
+    """An ISO 8601 time in UTC (SQLite hands back naive datetimes, all UTC here)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.isoformat() + "Z"

@@ -1,0 +1,24 @@
+"""API health check and the OpenAPI document."""
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..extensions import db
+from .blueprint import bp
+from .openapi import openapi_document
+
+
+
+@bp.get("/health")
+def health():
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.rollback()
+        return {"detail": "Database unavailable"}, 503, {"Retry-After": "5"}
+    return {"status": "ok"}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return openapi_document()

@@ -1,0 +1,248 @@
+"""The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
+from functools import cache
+
+from ..rules import (CATEGORY_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PRICE_MAX,
+                     PURCHASE_MAX, RESTOCK_MAX, INITIAL_STOCK_MAX)
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema):
+    return {"application/json": {"schema": schema}}
+
+
+def _error(description):
+    return {"description": description, "content": _json(_ref("Error"))}
+
+
+def _ok(description, schema=None):
+    response = {"description": description}
+    if schema is not None:
+        response["content"] = _json(schema)
+    return response
+
+
+ERRORS = {
+    "401": _error("Missing, unknown, expired or revoked bearer token"),
+    "403": _error("Not authorized (admins only)"),
+    "404": _error("No such sweet on sale"),
+    "413": _error("Request body too large"),
+    "422": _error("Invalid input; `errors` names each field"),
+    "429": _error("Too many attempts; see Retry-After"),
+    "503": _error("Database unavailable; see Retry-After"),
+}
+
+
+def _errors(*codes):
+    return {code: ERRORS[code] for code in codes}
+
+
+SECURED = [{"bearer": []}]
+SWEET_ID = {"name": "sweet_id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+PAGING = [
+    {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
+]
+PRICE = {"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01}
+NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX}
+CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["detail"],
+        "properties": {
+            "detail": {"type": "string"},
+            "errors": {"type": "object",
+                       "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        },
+    },
+    "Sweet": {
+        "type": "object", "required": ["id", "name", "category", "price", "quantity"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"},
+            "category": {"type": "string"}, "price": {"type": "number"},
+            "quantity": {"type": "integer", "minimum": 0},
+        },
+    },
+    "SweetCreate": {
+        "type": "object", "required": ["name", "category", "price"], "additionalProperties": False,
+        "properties": {
+            "name": NAME, "category": CATEGORY, "price": PRICE,
+            "quantity": {"type": "integer", "minimum": 0, "maximum": INITIAL_STOCK_MAX,
+                         "default": 0},
+        },
+    },
+    "SweetUpdate": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"name": NAME, "category": CATEGORY, "price": PRICE},
+    },
+    "User": {
+        "type": "object", "required": ["id", "username", "full_name", "is_admin"],
+        "properties": {
+            "id": {"type": "integer"}, "username": {"type": "string"},
+            "full_name": {"type": ["string", "null"]}, "is_admin": {"type": "boolean"},
+        },
+    },
+    "Register": {
+        "type": "object", "required": ["username", "password"], "additionalProperties": False,
+        "properties": {
+            "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
+            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
+            "full_name": {"type": ["string", "null"], "maxLength": 100},
+        },
+    },
+    "Login": {
+        "type": "object", "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "Token": {
+        "type": "object", "required": ["access_token", "token_type", "expires_in"],
+        "properties": {
+            "access_token": {"type": "string"}, "token_type": {"const": "bearer"},
+            "expires_in": {"type": "integer"},
+        },
+    },
+    "Purchase": {
+        "type": "object",
+        "required": ["id", "sweet_id", "sweet_name", "user_id", "username", "quantity",
+                     "unit_price", "total", "purchased_at"],
+        "properties": {
+            "id": {"type": "integer"}, "sweet_id": {"type": "integer"},
+            "sweet_name": {"type": "string"}, "user_id": {"type": "integer"},
+            "username": {"type": "string"}, "quantity": {"type": "integer"},
+            "unit_price": {"type": "number"}, "total": {"type": "number"},
+            "purchased_at": {"type": "string", "format": "date-time"},
+        },
+    },
+}
+
+SWEET = _ref("Sweet")
+SWEETS = {"type": "array", "items": SWEET}
+
+PATHS = {
+    "/api/auth/register": {"post": {
+        "summary": "Register a customer account",
+        "requestBody": {"required": True, "content": _json(_ref("Register"))},
+        "responses": {"201": _ok("Registered", _ref("User")),
+                      "400": _error("Username already registered"), **_errors("413", "422")},
+    }},
+    "/api/auth/login": {"post": {
+        "summary": "Log in for a bearer token (form-encoded or JSON)",
+        "requestBody": {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": _ref("Login")},
+            "application/json": {"schema": _ref("Login")},
+        }},
+        "responses": {"200": _ok("Logged in", _ref("Token")),
+                      "401": _error("Incorrect username or password"),
+                      **_errors("413", "422", "429")},
+    }},
+    "/api/auth/logout": {"post": {
+        "summary": "Revoke the bearer token", "security": SECURED,
+        "responses": {"204": _ok("Logged out"), **_errors("401")},
+    }},
+    "/api/auth/me": {"get": {
+        "summary": "The logged-in user", "security": SECURED,
+        "responses": {"200": _ok("The user", _ref("User")), **_errors("401")},
+    }},
+    "/api/sweets": {
+        "get": {
+            "summary": "Sweets on sale, ordered by id", "parameters": PAGING,
+            "responses": {"200": _ok("Sweets", SWEETS), **_errors("422")},
+        },
+        "post": {
+            "summary": "Add a sweet (admin)", "security": SECURED,
+            "requestBody": {"required": True, "content": _json(_ref("SweetCreate"))},
+            "responses": {"201": _ok("Created", SWEET), **_errors("401", "403", "413", "422")},
+        },
+    },
+    "/api/sweets/search": {"get": {
+        "summary": "Search sweets on sale; all filters combine",
+        "parameters": [
+            {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": NAME_MAX}},
+            {"name": "category", "in": "query",
+             "schema": {"type": "string", "maxLength": CATEGORY_MAX}},
+            {"name": "min_price", "in": "query", "schema": {"type": "number", "minimum": 0}},
+            {"name": "max_price", "in": "query", "schema": {"type": "number", "minimum": 0}},
+            *PAGING,
+        ],
+        "responses": {"200": _ok("Matching sweets", SWEETS), **_errors("422")},
+    }},
+    "/api/sweets/{sweet_id}": {
+        "parameters": [SWEET_ID],
+        "get": {"summary": "One sweet on sale",
+                "responses": {"200": _ok("The sweet", SWEET), **_errors("404")}},
+        "put": {"summary": "Edit name, category or price (admin)", "security": SECURED,
+                "requestBody": {"required": True, "content": _json(_ref("SweetUpdate"))},
+                "responses": {"200": _ok("The sweet", SWEET),
+                              **_errors("401", "403", "404", "413", "422")}},
+        "patch": {"summary": "Edit name, category or price (admin)", "security": SECURED,
+                  "requestBody": {"required": True, "content": _json(_ref("SweetUpdate"))},
+                  "responses": {"200": _ok("The sweet", SWEET),
+                                **_errors("401", "403", "404", "413", "422")}},
+        "delete": {"summary": "Archive a sweet (admin)", "security": SECURED,
+                   "responses": {"204": _ok("Archived"), **_errors("401", "403", "404")}},
+    },
+    "/api/sweets/{sweet_id}/purchase": {"post": {
+        "summary": "Buy units of a sweet; at most once per Idempotency-Key",
+        "security": SECURED,
+        "parameters": [SWEET_ID, {
+            "name": "Idempotency-Key", "in": "header",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                       "pattern": "^[\\x20-\\x7e]+$"},
+        }],
+        "requestBody": {"required": False, "content": _json({
+            "type": "object", "additionalProperties": False,
+            "properties": {"quantity": {"type": "integer", "minimum": 1,
+                                        "maximum": PURCHASE_MAX, "default": 1}},
+        })},
+        "responses": {"200": _ok("The sweet after the purchase", SWEET),
+                      "400": _error("Out of stock / Insufficient stock (nothing changed)"),
+                      **_errors("401", "404", "413", "422")},
+    }},
+    "/api/sweets/{sweet_id}/restock": {"post": {
+        "summary": "Add stock (admin)", "security": SECURED, "parameters": [SWEET_ID],
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["quantity"], "additionalProperties": False,
+            "properties": {"quantity": {"type": "integer", "minimum": 0,
+                                        "maximum": RESTOCK_MAX}},
+        })},
+        "responses": {"200": _ok("The sweet after the restock", SWEET),
+                      **_errors("401", "403", "404", "413", "422")},
+    }},
+    "/api/purchases": {"get": {
+        "summary": "The caller's purchases, newest first (admins: all=1 for everyone's)",
+        "security": SECURED,
+        "parameters": [*PAGING, {"name": "all", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": _ok("Purchases", {"type": "array", "items": _ref("Purchase")}),
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/health": {"get": {
+        "summary": "Liveness after a database round trip",
+        "responses": {"200": _ok("Healthy", {"type": "object", "required": ["status"],
+                                             "properties": {"status": {"const": "ok"}}}),
+                      **_errors("503")},
+    }},
+    "/api/openapi.json": {"get": {
+        "summary": "This document", "responses": {"200": _ok("OpenAPI 3 document",
+                                                             {"type": "object"})},
+    }},
+}
+
+
+@cache
+def openapi_document():
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Sweetshop API", "version": "1.0.0",
+                 "description": "Catalogue, accounts and stock of a small sweet shop. "
+                                "Errors are `{\"detail\": ...}`."},
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

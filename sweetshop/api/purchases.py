@@ -1,0 +1,28 @@
+"""API purchase history, read from the stock ledger."""
+from flask import abort, g, request
+
+from .. import catalog
+from .blueprint import bp
+from .http import auth_required, iso, paging
+
+
+
+def purchase_json(movement, sweet_name, username):
+    quantity = -movement.change
+    return {
+        "id": movement.id, "sweet_id": movement.sweet_id, "sweet_name": sweet_name,
+        "user_id": movement.user_id, "username": username, "quantity": quantity,
+        "unit_price": float(movement.unit_price), "total": float(movement.unit_price * quantity),
+        "purchased_at": iso(movement.created_at),
+    }
+
+
+@bp.get("/purchases")
+@auth_required()
+def list_purchases():
+    skip, limit = paging()
+    everyone = request.args.get("all", "").lower() in ("1", "true", "yes")
+    if everyone and not g.user.is_admin:
+        abort(403, "Not authorized")
+    rows = catalog.purchases(None if everyone else g.user.id, skip=skip, limit=limit)
+    return [purchase_json(*row) for row in rows]

@@ -1,0 +1,87 @@
+"""API catalogue and stock: list, search, create, edit, archive, purchase, restock."""
+from flask import g, request, url_for
+
+from .. import catalog, inventory
+from ..errors import ValidationError
+from ..rules import (CATEGORY_MAX, NAME_MAX, clean_fields, clean_idempotency_key,
+                     clean_new_sweet, clean_purchase_quantity, clean_restock_quantity,
+                     clean_sweet_changes)
+from .blueprint import bp
+from .http import auth_required, json_body, paging, query_price, sweet_json
+
+
+
+@bp.get("/sweets")
+def list_sweets():
+    skip, limit = paging()
+    return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit)]
+
+
+def _search_text(name, max_length):
+    value = request.args.get(name, "").strip()
+    if len(value) > max_length:
+        raise ValidationError({name: [f"Must be at most {max_length} characters."]})
+    return value or None
+
+
+@bp.get("/sweets/search")
+def search():
+    skip, limit = paging()
+    min_price, max_price = query_price("min_price"), query_price("max_price")
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ValidationError({"min_price": ["Must not be greater than max_price."]})
+    found = catalog.search_sweets(
+        name=_search_text("name", NAME_MAX), category=_search_text("category", CATEGORY_MAX),
+        min_price=min_price, max_price=max_price, skip=skip, limit=limit)
+    return [sweet_json(s) for s in found]
+
+
+@bp.get("/sweets/<id:sweet_id>")
+def get_sweet(sweet_id):
+    return sweet_json(catalog.get_sweet(sweet_id))
+
+
+@bp.post("/sweets")
+@auth_required(admin=True)
+def create_sweet():
+    sweet = inventory.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
+    return sweet_json(sweet), 201, {"Location": url_for(".get_sweet", sweet_id=sweet.id)}
+
+
+@bp.route("/sweets/<id:sweet_id>", methods=["PUT", "PATCH"])
+@auth_required(admin=True)
+def update_sweet(sweet_id):
+    changes = clean_sweet_changes(json_body())
+    if not changes:
+        return sweet_json(catalog.get_sweet(sweet_id))
+    return sweet_json(inventory.update_sweet(sweet_id, **changes))
+
+
+@bp.delete("/sweets/<id:sweet_id>")
+@auth_required(admin=True)
+def archive_sweet(sweet_id):
+    inventory.archive_sweet(sweet_id)
+    return "", 204
+
+
+def _idempotency_key():
+    try:
+        return clean_idempotency_key(request.headers.get("Idempotency-Key"))
+    except ValueError as error:
+        raise ValidationError({"Idempotency-Key": [str(error)]}) from None
+
+
+@bp.post("/sweets/<id:sweet_id>/purchase")
+@auth_required()
+def purchase(sweet_id):
+    data = clean_fields(json_body(default={}), {"quantity": clean_purchase_quantity})
+    sweet = inventory.purchase(sweet_id, g.user.id, data.get("quantity", 1),
+                               idempotency_key=_idempotency_key())
+    return sweet_json(sweet)
+
+
+@bp.post("/sweets/<id:sweet_id>/restock")
+@auth_required(admin=True)
+def restock(sweet_id):
+    data = clean_fields(json_body(), {"quantity": clean_restock_quantity}, required=("quantity",))
+    return sweet_json(inventory.restock(sweet_id, g.user.id, data["quantity"]))

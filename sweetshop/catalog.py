@@ -1,0 +1,88 @@
+"""Read-only queries shared by the shop pages, the admin pages and the API."""
+from sqlalchemy import func, select
+
+from .errors import SweetNotFoundError
+from .extensions import db
+from .models import StockMovement, Sweet, User
+
+
+def on_sale():
+    return select(Sweet).where(Sweet.archived_at.is_(None))
+
+
+def get_sweet(sweet_id):
+    """The sweet on sale with this id.
+
+    :raise SweetNotFoundError: none, or it is archived.
+    """
+    sweet = db.session.scalar(on_sale().where(Sweet.id == sweet_id))
+    if sweet is None:
+        raise SweetNotFoundError()
+    return sweet
+
+
+def _matching(name=None, category=None, min_price=None, max_price=None):
+    query = on_sale()
+    if name:
+        query = query.where(Sweet.name.icontains(name, autoescape=True))
+    if category:
+        query = query.where(func.lower(Sweet.category) == category.lower())
+    if min_price is not None:
+        query = query.where(Sweet.price >= min_price)
+    if max_price is not None:
+        query = query.where(Sweet.price <= max_price)
+    return query
+
+
+def search_sweets(skip=0, limit=100, **filters):
+    """Sweets on sale matching every given filter, ordered by id.
+
+    Filters: ``name`` matches any substring in any case (``%`` and ``_`` match
+    themselves); ``category`` matches whole, in any case; ``min_price`` and
+    ``max_price`` bound the price, inclusive.
+    """
+    query = _matching(**filters).order_by(Sweet.id).offset(skip).limit(limit)
+    return db.session.scalars(query).all()
+
+
+def count_sweets(**filters):
+    """How many sweets ``search_sweets`` would find without paging."""
+    return db.session.scalar(select(func.count()).select_from(_matching(**filters).subquery()))
+
+
+def categories():
+    """The categories of sweets on sale, each once (first spelling wins), sorted."""
+    names = db.session.scalars(
+        select(Sweet.category).where(Sweet.archived_at.is_(None)).distinct()).all()
+    unique = {}
+    for name in names:
+        unique.setdefault(name.lower(), name)
+    return sorted(unique.values(), key=str.lower)
+
+
+def all_sweets(include_archived=False):
+    """Every sweet for the admin table, ordered by name."""
+    query = select(Sweet) if include_archived else on_sale()
+    return db.session.scalars(query.order_by(func.lower(Sweet.name), Sweet.id)).all()
+
+
+def purchases(user_id=None, skip=0, limit=100):
+    """Purchases from the ledger, newest first; one user's, or everybody's when ``user_id`` is None."""
+    query = (select(StockMovement, Sweet.name, User.username)
+             .join(Sweet, Sweet.id == StockMovement.sweet_id)
+             .join(User, User.id == StockMovement.user_id)
+             .where(StockMovement.kind == StockMovement.PURCHASE))
+    if user_id is not None:
+        query = query.where(StockMovement.user_id == user_id)
+    return db.session.execute(
+        query.order_by(StockMovement.id.desc()).offset(skip).limit(limit)).all()
+
+
+def stock_history(sweet_id):
+    """Every ledger row of one sweet (archived ones too), newest first, with who did it."""
+    return db.session.execute(
+        select(StockMovement, User.username)
+        .outerjoin(User, User.id == StockMovement.user_id)
+        .where(StockMovement.sweet_id == sweet_id)
+        .order_by(StockMovement.id.desc())
+    ).all()

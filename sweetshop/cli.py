@@ -1,0 +1,81 @@
+"""Command line: create-admin, seed-demo and audit-stock (``flask --app sweetshop ...``)."""
+import sys
+from decimal import Decimal
+
+import click
+from sqlalchemy import func, select
+
+from . import accounts, inventory
+from .extensions import db
+from .models import Sweet
+from .rules import clean_password, clean_username
+
+DEMO_SWEETS = [
+    ("Chocolate Truffle", "Chocolate", "2.50", 40),
+    ("Dark Chocolate Bar", "Chocolate", "3.20", 25),
+    ("Milk Chocolate Buttons", "Chocolate", "1.80", 60),
+    ("Strawberry Bonbon", "Candy", "0.60", 120),
+    ("Sherbet Lemon", "Candy", "0.45", 200),
+    ("Rhubarb and Custard", "Candy", "0.40", 3),
+    ("Gummy Bears", "Gummies", "1.50", 80),
+    ("Cola Bottles", "Gummies", "1.20", 0),
+    ("Fudge Square", "Fudge", "2.10", 4),
+    ("Sea Salt Caramel", "Toffee", "2.75", 30),
+    ("Liquorice Allsorts", "Liquorice", "1.95", 45),
+    ("Peppermint Humbug", "Mints", "0.35", 150),
+]
+
+
+@click.command("create-admin")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username, password_stdin):
+    """Create an admin account, or make an existing user an admin."""
+    try:
+        clean_username(username)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="USERNAME") from None
+    user = accounts.find_user(username)
+    if user is not None:
+        accounts.set_admin(user)
+        click.echo(f"{user.username} is now an admin (password unchanged).")
+        return
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        clean_password(password)
+    except ValueError as error:
+        raise click.BadParameter(f"password: {error}") from None
+    accounts.register(username, password, is_admin=True)
+    click.echo(f"Admin {username} created.")
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Load the demo catalogue; sweets that already exist (by name) are left alone."""
+    existing = {name.lower() for name in db.session.scalars(select(func.lower(Sweet.name)))}
+    added = 0
+    for name, category, price, quantity in DEMO_SWEETS:
+        if name.lower() not in existing:
+            inventory.create_sweet(name, category, Decimal(price), quantity)
+            added += 1
+    click.echo(f"Added {added} demo sweets ({len(DEMO_SWEETS) - added} were there already).")
+
+
+@click.command("audit-stock")
+def audit_stock():
+    """Check every sweet's quantity against its ledger; exit 1 on any mismatch."""
+    mismatches = inventory.audit_stock()
+    for sweet_id, quantity, ledger_sum in mismatches:
+        click.echo(f"sweet {sweet_id}: quantity {quantity} but ledger sums to {ledger_sum}", err=True)
+    if mismatches:
+        sys.exit(1)
+    count = db.session.scalar(select(func.count()).select_from(Sweet))
+    click.echo(f"Stock audit clean: {count} sweets match their ledger.")
+
+
+def init_app(app):
+    for command in (create_admin, seed_demo, audit_stock):
+        app.cli.add_command(command)

@@ -1,0 +1,58 @@
+"""The domain's error types; the web layers turn each into a response."""
+
+
+class SweetshopError(Exception):
+    """Base of every domain error; ``status`` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, message=None):
+        super().__init__(message or self.message)
+
+    message = "Bad request"
+
+    @property
+    def detail(self):
+        return str(self)
+
+
+class ValidationError(SweetshopError):
+    """Input broke a rule; ``errors`` maps each field to its messages."""
+
+    status = 422
+    message = "Validation failed"
+
+    def __init__(self, errors, message=None):
+        super().__init__(message)
+        self.errors = errors
+
+
+class NotFoundError(SweetshopError):
+    status = 404
+    message = "Not found"
+
+
+class SweetNotFoundError(NotFoundError):
+    message = "Sweet not found"
+
+
+class OutOfStockError(SweetshopError):
+    """Not enough units left; ``available`` says how many there are."""
+
+    def __init__(self, available):
+        super().__init__("Out of stock" if available == 0 else "Insufficient stock")
+        self.available = available
+
+
+class StockLimitError(SweetshopError):
+    status = 422
+    message = "Restock would take the stock above its maximum"
+
+
+class IdempotencyKeyReusedError(SweetshopError):
+    status = 422
+    message = "Idempotency-Key was already used with a different sweet or quantity"
+
+
+class UsernameTakenError(SweetshopError):
+    message = "Username already registered"

@@ -1,0 +1,68 @@
+"""Error responses: JSON ``{"detail": ...}`` under /api, pages elsewhere."""
+import json
+
+from flask import current_app, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from .errors import SweetshopError, ValidationError
+from .extensions import db
+
+
+def wants_json():
+    """Decided by the URL, not the Accept header: everything under /api speaks JSON."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _json_response(http_error, body):
+    response = http_error.get_response()  # keeps headers such as Allow and Retry-After
+    response.set_data(json.dumps(body))
+    response.content_type = "application/json"
+    if response.status_code == 401:
+        response.headers.setdefault("WWW-Authenticate", "Bearer")
+    return response
+
+
+def _detail(http_error):
+    # Werkzeug's stock descriptions are paragraphs for browsers; an API client wants the name.
+    if http_error.description == type(http_error).description:
+        return http_error.name
+    return http_error.description
+
+
+def handle_http_error(error):
+    if not wants_json():
+        return error
+    return _json_response(error, {"detail": _detail(error)})
+
+
+def handle_domain_error(error):
+    body = {"detail": error.detail}
+    if isinstance(error, ValidationError) and error.errors:
+        body["errors"] = error.errors
+    if not wants_json():
+        # Page views catch domain errors themselves; this is only the fallback.
+        return error.detail, error.status
+    return body, error.status
+
+
+def handle_database_down(error):
+    """An unreachable database is a 503 the client may retry, not a 500."""
+    db.session.rollback()
+    current_app.logger.warning("database unavailable: %s", error.orig)
+    unavailable = ServiceUnavailable("Database unavailable, please retry shortly")
+    unavailable.retry_after = 5
+    return handle_http_error(unavailable)
+
+
+def handle_unexpected(error):
+    db.session.rollback()
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_error(InternalServerError())
+
+
+def init_app(app):
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(SweetshopError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_down)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,192 @@
+"""The stock rules: the only module that changes a sweet's quantity.
+
+A purchase is one conditional UPDATE whose row count decides success, and a
+restock one atomic increment; each writes its ledger row in the same
+transaction, so ``quantity == sum(ledger changes)`` holds at every commit.
+No row is read into Python and written back, and no lock is held while a
+client waits: many workers on many hosts can sell the same sweet safely.
+"""
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockLimitError,
+                     SweetNotFoundError)
+from .extensions import db
+from .models import StockMovement, Sweet, utcnow
+from .rules import STOCK_MAX
+
+sweets = Sweet.__table__
+movements = StockMovement.__table__
+# What every stock operation hands back: the sweet as it stands after the change.
+SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
+on_sale = sweets.c.archived_at.is_(None)
+
+
+def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idempotency_key=None,
+            at=None):
+    db.session.execute(insert(movements).values(
+        sweet_id=sweet_id, kind=kind, change=change, balance=balance, user_id=user_id,
+        unit_price=unit_price, idempotency_key=idempotency_key, created_at=at or utcnow()))
+
+
+def create_sweet(name, category, price, quantity=0, user_id=None):
+    """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock."""
+    sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
+    db.session.add(sweet)
+    db.session.flush()
+    _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
+            at=sweet.created_at)
+    db.session.commit()
+    return sweet
+
+
+def update_sweet(sweet_id, **changes):
+    """Change a sweet's name, category or price (never its stock); returns the sweet.
+
+    :raise SweetNotFoundError: no such sweet on sale.
+    """
+    assert set(changes) <= {"name", "category", "price"}, "stock changes only by purchase/restock"
+    row = db.session.execute(
+        update(sweets).where(sweets.c.id == sweet_id, on_sale)
+        .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
+    ).one_or_none()
+    if row is None:
+        db.session.rollback()
+        raise SweetNotFoundError()
+    db.session.commit()
+    return row
+
+
+def archive_sweet(sweet_id):
+    """Take a sweet off sale; its ledger and purchase history stay.
+
+    :raise SweetNotFoundError: no such sweet on sale.
+    """
+    now = utcnow()
+    archived = db.session.execute(
+        update(sweets).where(sweets.c.id == sweet_id, on_sale)
+        .values(archived_at=now, updated_at=now)
+    ).rowcount
+    if not archived:
+        db.session.rollback()
+        raise SweetNotFoundError()
+    db.session.commit()
+
+
+def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
+    """Sell ``quantity`` units to a user; returns the sweet as it stands after the sale.
+
+    With an ``idempotency_key`` the sale happens at most once per user and key:
+    a repeat returns the first sale's outcome and leaves stock alone.
+
+    :raise SweetNotFoundError: no such sweet on sale (nothing changed).
+    :raise OutOfStockError: fewer than ``quantity`` units left (nothing changed).
+    :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
+    """
+    earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+    if earlier is not None:
+        return earlier
+
+    now = utcnow()
+    # The WHERE clause is the whole stock check: the database applies it atomically
+    # to the current row, so concurrent buyers can never take more than there is.
+    sold = db.session.execute(
+        update(sweets)
+        .where(sweets.c.id == sweet_id, sweets.c.quantity >= quantity, on_sale)
+        .values(quantity=sweets.c.quantity - quantity, updated_at=now)
+        .returning(*SWEET_COLUMNS)
+    ).one_or_none()
+    if sold is None:
+        db.session.rollback()
+        # A twin request with the same key may have made this very sale meanwhile.
+        earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+        if earlier is None:
+            raise _why_not_sold(sweet_id)
+        return earlier
+
+    _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
+            unit_price=sold.price, idempotency_key=idempotency_key, at=now)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A twin request with the same key committed first (another worker or host):
+        # the unique (user, key) index undid our sale whole; answer with the twin's outcome.
+        db.session.rollback()
+        earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+        if earlier is None:
+            raise
+        return earlier
+    return sold
+
+
+def _why_not_sold(sweet_id):
+    """The error for a purchase whose UPDATE touched no row.
+
+    Only now do we look at the row again, to tell a missing sweet from short stock.
+    """
+    available = db.session.execute(
+        select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)
+    ).scalar_one_or_none()
+    db.session.rollback()
+    if available is None:
+        return SweetNotFoundError()
+    return OutOfStockError(available)
+
+
+def _replay(user_id, idempotency_key, sweet_id, quantity):
+    """The outcome of the user's earlier purchase under this key, or None if there is none.
+
+    :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
+    """
+    if idempotency_key is None:
+        return None
+    earlier = db.session.execute(
+        select(sweets.c.id, sweets.c.name, sweets.c.category,
+               movements.c.unit_price.label("price"), movements.c.balance.label("quantity"),
+               (-movements.c.change).label("bought"))
+        .join(sweets, sweets.c.id == movements.c.sweet_id)
+        .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
+    ).one_or_none()
+    # End the read before any write: on SQLite a read-then-write transaction can fail
+    # at once with "database is locked" instead of waiting its turn.
+    db.session.rollback()
+    if earlier is not None and (earlier.id != sweet_id or earlier.bought != quantity):
+        raise IdempotencyKeyReusedError()
+    return earlier
+
+
+def restock(sweet_id, user_id, quantity):
+    """Add ``quantity`` units to a sweet's stock; returns the sweet after the restock.
+
+    :raise SweetNotFoundError: no such sweet on sale.
+    :raise StockLimitError: the stock would pass ``STOCK_MAX``.
+    """
+    now = utcnow()
+    # One atomic increment: concurrent restocks and sales all count.
+    row = db.session.execute(
+        update(sweets)
+        .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - quantity)
+        .values(quantity=sweets.c.quantity + quantity, updated_at=now)
+        .returning(*SWEET_COLUMNS)
+    ).one_or_none()
+    if row is None:
+        exists = db.session.execute(
+            select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
+        db.session.rollback()
+        raise StockLimitError() if exists else SweetNotFoundError()
+    _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
+    db.session.commit()
+    return row
+
+
+def audit_stock():
+    """Sweets whose quantity differs from the sum of their ledger: ``[(id, quantity, ledger_sum)]``."""
+    ledger = (select(movements.c.sweet_id, func.sum(movements.c.change).label("total"))
+              .group_by(movements.c.sweet_id).subquery())
+    total = func.coalesce(ledger.c.total, 0)
+    rows = db.session.execute(
+        select(sweets.c.id, sweets.c.quantity, total)
+        .outerjoin(ledger, ledger.c.sweet_id == sweets.c.id)
+        .where(sweets.c.quantity != total).order_by(sweets.c.id)
+    ).all()
+    return [tuple(row) for row in rows]

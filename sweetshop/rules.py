@@ -1,0 +1,180 @@
+"""What makes input valid: one definition shared by the admin forms, the pages and the API.
+
+Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
+``ValueError`` with a message fit to show next to the field.
+"""
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import ValidationError
+
+NAME_MAX = 100
+CATEGORY_MAX = 50
+FULL_NAME_MAX = 100
+PRICE_MAX = Decimal("100000")
+CENT = Decimal("0.01")
+INITIAL_STOCK_MAX = 1_000_000
+PURCHASE_MAX = 1000
+RESTOCK_MAX = 1_000_000
+# Stock never exceeds what a 32-bit INTEGER column holds.
+STOCK_MAX = 2_147_483_647
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,64}")
+
+
+def clean_text(value, max_length):
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    value = value.strip()
+    if not value:
+        raise ValueError("Must not be empty.")
+    if len(value) > max_length:
+        raise ValueError(f"Must be at most {max_length} characters.")
+    return value
+
+
+def clean_name(value):
+    return clean_text(value, NAME_MAX)
+
+
+def clean_category(value):
+    return clean_text(value, CATEGORY_MAX)
+
+
+def to_decimal(value):
+    """A JSON or form number as a finite Decimal; ``True`` and strings are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError("Must be a number.")
+    value = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    if not value.is_finite():
+        raise ValueError("Must be a finite number.")
+    return value
+
+
+def clean_price(value):
+    value = to_decimal(value)
+    if value <= 0:
+        raise ValueError("Must be greater than 0.")
+    if value > PRICE_MAX:
+        raise ValueError(f"Must be at most {PRICE_MAX}.")
+    if value.quantize(CENT) != value:
+        raise ValueError("Must have at most 2 decimal places.")
+    return value.quantize(CENT)
+
+
+def clean_count(value, low, high):
+    """A whole number from ``low`` to ``high``; ``1.5``, ``"2"`` and ``true`` are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Must be an integer.")
+    if not low <= value <= high:
+        raise ValueError(f"Must be between {low} and {high}.")
+    return value
+
+
+def clean_initial_stock(value):
+    return clean_count(value, 0, INITIAL_STOCK_MAX)
+
+
+def clean_purchase_quantity(value):
+    return clean_count(value, 1, PURCHASE_MAX)
+
+
+def clean_restock_quantity(value):
+    return clean_count(value, 0, RESTOCK_MAX)
+
+
+def clean_username(value):
+    if not isinstance(value, str) or not USERNAME_RE.fullmatch(value):
+        raise ValueError("Must be 3 to 32 letters, digits, '_', '.' or '-'.")
+    return value
+
+
+def clean_password(value):
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise ValueError(f"Must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    return value
+
+
+def clean_full_name(value):
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return clean_text(value, FULL_NAME_MAX)
+
+
+def clean_idempotency_key(value):
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY_RE.fullmatch(value):
+        raise ValueError("Must be 1 to 64 printable ASCII characters.")
+    return value
+
+
+def parse_decimal(text):
+    """A price typed into a form or a query string, as a finite Decimal."""
+    try:
+        return to_decimal(Decimal(text.strip()))
+    except (InvalidOperation, AttributeError):
+        raise ValueError("Must be a number.") from None
+
+
+SWEET_FIELDS = {
+    "name": clean_name,
+    "category": clean_category,
+    "price": clean_price,
+}
+
+
+def clean_fields(data, rules, required=(), refused=None):
+    """Clean every field of ``data`` with its rule.
+
+    :param rules: field name -> clean function; any other field is unknown and refused.
+    :param required: fields that must be present.
+    :param refused: field name -> message for fields that are known but never allowed.
+    :raise ValidationError: listing every field that broke a rule.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError({}, "Request body must be a JSON object")
+    refused = refused or {}
+    errors, cleaned = {}, {}
+    for field, value in data.items():
+        if field in refused:
+            errors[field] = [refused[field]]
+        elif field not in rules:
+            errors[field] = ["Unknown field."]
+        else:
+            try:
+                cleaned[field] = rules[field](value)
+            except ValueError as error:
+                errors[field] = [str(error)]
+    for field in required:
+        if field not in data:
+            errors[field] = ["Field required."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_new_sweet(data):
+    """The fields of a sweet to create; ``quantity`` defaults to 0.
+
+    :raise ValidationError:
+    """
+    rules = dict(SWEET_FIELDS, quantity=clean_initial_stock)
+    cleaned = clean_fields(data, rules, required=("name", "category", "price"))
+    cleaned.setdefault("quantity", 0)
+    return cleaned
+
+
+def clean_sweet_changes(data):
+    """The fields of a sweet to change; stock is refused (it changes only by purchase and restock).
+
+    :raise ValidationError:
+    """
+    return clean_fields(data, SWEET_FIELDS, refused={
+        "quantity": "Stock changes only by purchase and restock.",
+    })
