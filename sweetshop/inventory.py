@@ -104,9 +104,9 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
             raise _why_not_sold(sweet_id)
         return earlier
 
-    _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
-            unit_price=sold.price, idempotency_key=idempotency_key, at=now)
     try:
+        _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
+                unit_price=sold.price, idempotency_key=idempotency_key, at=now)
         db.session.commit()
     except IntegrityError:
         # A twin request with the same key committed first (another worker or host):

@@ -4,6 +4,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -190,24 +191,30 @@ class LiveServer:
         self.env = server_env(url, **settings)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
+        self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
              f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_up()
+
+    def log_text(self):
+        return Path(self.log.name).read_text(errors="replace")
 
     def _wait_until_up(self, seconds=30):
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.process.stderr.read().decode())
+                raise RuntimeError("gunicorn exited:\n" + self.log_text())
             try:
                 if requests.get(self.base + "/api/health", timeout=1).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("gunicorn did not come up")
+        self.stop()
+        raise RuntimeError("gunicorn did not come up:\n" + self.log_text())
 
     def stop(self):
         self.process.terminate()
@@ -216,7 +223,7 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.process.stderr.close()
+        self.log.close()
 
     def cli(self, *args, input=None):
         return flask_cli(self.env, *args, input=input)
@@ -254,3 +261,4 @@ def live_server(request, tmp_path_factory):
         server.database_url = url
         yield server
         server.stop()
+        os.unlink(server.log.name)
