@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 
 from config import CONFIGS
 
-from . import cli, handlers
+from . import cli, handlers, observability, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -31,6 +31,7 @@ def create_app(test_config=None):
 
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
+    observability.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     handlers.init_app(app)
@@ -54,6 +55,7 @@ def register_extensions(app):
                      render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    throttle.init_app(app)
 
 
 def register_blueprints(app):

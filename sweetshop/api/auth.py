@@ -1,12 +1,11 @@
 """API accounts: register, log in and out, who am I."""
 from flask import g, request
 
-from .. import accounts
+from .. import accounts, throttle
 from ..errors import ValidationError
 from ..rules import clean_fields, clean_full_name, clean_password, clean_username
 from .blueprint import bp
 from .http import auth_required, json_body, user_json
-
 
 
 @bp.post("/auth/register")
@@ -31,8 +30,10 @@ def login():
                if not isinstance(data.get(field), str) or not data.get(field)}
     if missing:
         raise ValidationError(missing)
+    throttle.check(data["username"])
     user = accounts.authenticate(data["username"], data["password"])
     if user is None:
+        throttle.failed(data["username"])
         return {"detail": "Incorrect username or password"}, 401, {"WWW-Authenticate": "Bearer"}
     token, expires_in = accounts.issue_token(user)
     return {"access_token": token, "token_type": "bearer", "expires_in": expires_in}

@@ -1,0 +1,102 @@
+"""Structured logs: one JSON line per request and per stock change, on standard error.
+
+Every request gets an id, taken from the client's (or load balancer's) ``X-Request-ID``
+when that is a sane token, else made up here; it is echoed in the response header and in
+every log line written while the request runs, so one id ties a client's report to the
+request line, its stock changes and any error. Lines carry ids, never request bodies,
+headers or query strings, so no password or token can reach the log.
+
+Settings: ``LOG_LEVEL`` (default ``INFO``; ``WARNING`` silences the per-request lines).
+"""
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+from flask import g, has_request_context, request
+
+LOGGER = "sweetshop"  # Flask's app.logger for this package, and the parent of module loggers
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` and is a field.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+request_log = logging.getLogger(f"{LOGGER}.request")
+
+
+class JsonFormatter(logging.Formatter):
+    """A log record as one JSON object on one line."""
+
+    def format(self, record):
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if has_request_context() and "request_id" in g:
+            line["request_id"] = g.request_id
+        line.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def _setup_logger(level):
+    logger = logging.getLogger(LOGGER)
+    if not any(isinstance(handler, StderrHandler) for handler in logger.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _start():
+    g.request_started = time.perf_counter()
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _user_id():
+    """The id of the user this request acted for, without loading anyone just to log it."""
+    user = g.get("user") or g.get("_login_user")  # API bearer user, or Flask-Login's page user
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user.id
+
+
+def _finish(response):
+    if "request_id" not in g:  # a request that failed before our before_request ran
+        _start()
+    response.headers["X-Request-ID"] = g.request_id
+    request_log.info("request", extra={
+        "method": request.method, "path": request.path, "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
+        "user_id": _user_id(), "remote_addr": request.remote_addr,
+    })
+    return response
+
+
+def init_app(app):
+    app.config.setdefault("LOG_LEVEL", "INFO")
+    # Before Flask's app.logger is first used, so Flask adds no plain-text handler of its own.
+    _setup_logger(app.config["LOG_LEVEL"])
+    # First in line, so every other hook and the view run inside the request's id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+    app.after_request(_finish)
