@@ -6,6 +6,8 @@ transaction, so ``quantity == sum(ledger changes)`` holds at every commit.
 No row is read into Python and written back, and no lock is held while a
 client waits: many workers on many hosts can sell the same sweet safely.
 """
+import logging
+
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +22,7 @@ movements = StockMovement.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
 SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
 on_sale = sweets.c.archived_at.is_(None)
+log = logging.getLogger(__name__)
 
 
 def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idempotency_key=None,
@@ -27,6 +30,12 @@ def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idem
     db.session.execute(insert(movements).values(
         sweet_id=sweet_id, kind=kind, change=change, balance=balance, user_id=user_id,
         unit_price=unit_price, idempotency_key=idempotency_key, created_at=at or utcnow()))
+
+
+def _log_change(sweet_id, kind, change, balance, user_id):
+    # Called only after the commit, so the log never shows a change the database lacks.
+    log.info("stock change", extra={"sweet_id": sweet_id, "kind": kind, "change": change,
+                                    "balance": balance, "by_user_id": user_id})
 
 
 def create_sweet(name, category, price, quantity=0, user_id=None):
@@ -37,6 +46,7 @@ def create_sweet(name, category, price, quantity=0, user_id=None):
     _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
             at=sweet.created_at)
     db.session.commit()
+    _log_change(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id)
     return sweet
 
 
@@ -116,6 +126,7 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
         if earlier is None:
             raise
         return earlier
+    _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
     return sold
 
 
@@ -176,6 +187,7 @@ def restock(sweet_id, user_id, quantity):
         raise StockLimitError() if exists else SweetNotFoundError()
     _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
     db.session.commit()
+    _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
 
 

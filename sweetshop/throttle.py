@@ -15,7 +15,7 @@ import hashlib
 import math
 import time
 
-from flask import current_app, request
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
