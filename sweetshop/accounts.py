@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .errors import UsernameTakenError
 from .extensions import db
 from .models import ApiToken, User, utcnow
+from .rules import is_encodable, is_plain_text
 
 # A hash of a throwaway password per hashing method: checked against when the
 # username is unknown, so that answer takes as long as a wrong password.
@@ -67,7 +68,12 @@ def authenticate(username, password):
 
     A hash made with weaker (or other) parameters than configured is replaced.
     """
-    user = find_user(username) if isinstance(username, str) else None
+    if not is_encodable(password):
+        # No stored password holds a lone surrogate (registration refuses one) and the
+        # hasher cannot encode it; check a stand-in so the answer takes the usual time.
+        password = ""
+        username = None
+    user = find_user(username) if isinstance(username, str) and is_plain_text(username) else None
     if user is None:
         check_password_hash(_dummy_hash(), password)
         return None

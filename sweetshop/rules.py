@@ -4,6 +4,7 @@ Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
 ``ValueError`` with a message fit to show next to the field.
 """
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from .errors import ValidationError
@@ -21,11 +22,39 @@ STOCK_MAX = 2_147_483_647
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,64}")
+# A plain decimal in ASCII digits: int() and Decimal() also take "1_000" and other scripts' digits.
+DECIMAL_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+def is_encodable(value):
+    """Whether a string holds no lone surrogate (JSON can carry one; UTF-8 cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_plain_text(value):
+    """Whether a string is storable one-line text: encodable, no control characters.
+
+    PostgreSQL refuses NUL in text and the UTF-8 codec refuses lone surrogates,
+    so without this check such input would fail in the database instead of here.
+    """
+    return is_encodable(value) and not any(unicodedata.category(char) == "Cc" for char in value)
+
+
+def check_plain_text(value):
+    """Raise ValueError unless ``value`` is plain one-line text (see ``is_plain_text``)."""
+    if not is_plain_text(value):
+        raise ValueError("Must not contain control characters or invalid Unicode.")
+    return value
 
 
 def clean_text(value, max_length):
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
+    check_plain_text(value)
     value = value.strip()
     if not value:
         raise ValueError("Must not be empty.")
@@ -93,6 +122,8 @@ def clean_username(value):
 def clean_password(value):
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
+    if not is_encodable(value):
+        raise ValueError("Must be valid Unicode text.")
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise ValueError(f"Must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
     return value
@@ -115,10 +146,12 @@ def clean_idempotency_key(value):
 
 
 def parse_decimal(text):
-    """A price typed into a form or a query string, as a finite Decimal."""
+    """A price typed into a form or a query string, as a finite Decimal (ASCII digits only)."""
+    if not isinstance(text, str) or not DECIMAL_RE.fullmatch(text.strip()):
+        raise ValueError("Must be a number.")
     try:
         return to_decimal(Decimal(text.strip()))
-    except (InvalidOperation, AttributeError):
+    except InvalidOperation:
         raise ValueError("Must be a number.") from None
 
 

@@ -1,5 +1,6 @@
 """Request parsing, bearer authentication and serialisation shared by the API views."""
 import json
+import re
 from datetime import timezone
 from decimal import Decimal
 from functools import wraps
@@ -8,10 +9,11 @@ from flask import abort, g, request
 
 from .. import accounts
 from ..errors import ValidationError
-from ..rules import parse_decimal
+from ..rules import CENT, parse_decimal
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
+INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 
 
 def _refuse_constant(name):
@@ -42,10 +44,9 @@ def query_int(name, default, low, high):
     text = request.args.get(name)
     if text is None:
         return default
-    try:
-        value = int(text.strip()) if len(text) <= 12 else None
-    except ValueError:
-        value = None
+    text = text.strip()
+    # ASCII digits only: int() would also take "1_0" and other scripts' digits.
+    value = int(text) if len(text) <= 12 and INTEGER_RE.fullmatch(text) else None
     if value is None or not low <= value <= high:
         raise ValidationError({name: [f"Must be an integer between {low} and {high}."]})
     return value
@@ -71,6 +72,9 @@ def query_price(name):
         value = parse_decimal(text)
         if value < 0 or value > Decimal("1e9"):
             raise ValueError("Must be a number from 0 to 1000000000.")
+        # Prices are whole cents; a bound like 1e-999999 also overflows PostgreSQL's numeric.
+        if value.quantize(CENT) != value:
+            raise ValueError("Must have at most 2 decimal places.")
     except ValueError as error:
         raise ValidationError({name: [str(error)]}) from None
     return value

@@ -7,7 +7,6 @@ from .blueprint import bp
 from .openapi import openapi_document
 
 
-
 @bp.get("/health")
 def health():
     try:

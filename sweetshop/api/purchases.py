@@ -6,7 +6,6 @@ from .blueprint import bp
 from .http import auth_required, iso, paging
 
 
-
 def purchase_json(movement, sweet_name, username):
     quantity = -movement.change
     return {

@@ -3,12 +3,11 @@ from flask import g, request, url_for
 
 from .. import catalog, inventory
 from ..errors import ValidationError
-from ..rules import (CATEGORY_MAX, NAME_MAX, clean_fields, clean_idempotency_key,
+from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_idempotency_key,
                      clean_new_sweet, clean_purchase_quantity, clean_restock_quantity,
                      clean_sweet_changes)
 from .blueprint import bp
 from .http import auth_required, json_body, paging, query_price, sweet_json
-
 
 
 @bp.get("/sweets")
@@ -19,6 +18,10 @@ def list_sweets():
 
 def _search_text(name, max_length):
     value = request.args.get(name, "").strip()
+    try:
+        check_plain_text(value)
+    except ValueError as error:
+        raise ValidationError({name: [str(error)]}) from None
     if len(value) > max_length:
         raise ValidationError({name: [f"Must be at most {max_length} characters."]})
     return value or None
