@@ -210,7 +210,7 @@ class LiveServer:
             try:
                 if requests.get(self.base + "/api/health", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or a slow first answer
                 pass
             time.sleep(0.1)
         self.stop()
