@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
+from sqlalchemy import inspect
 
 LOGGER = "sweetshop"  # Flask's app.logger for this package, and the parent of module loggers
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -74,11 +75,14 @@ def _start():
 
 
 def _user_id():
-    """The id of the user this request acted for, without loading anyone just to log it."""
+    """The id of the user this request acted for, read without touching the database."""
     user = g.get("user") or g.get("_login_user")  # API bearer user, or Flask-Login's page user
-    if user is None or not getattr(user, "is_authenticated", False):
-        return None
-    return user.id
+    # After a commit the user object is expired, and reading ``user.id`` would query the
+    # database again: no use when logging a 503 because the database is down.
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is None or state.identity is None:
+        return None  # nobody, or the anonymous user
+    return state.identity[0]
 
 
 def _finish(response):
