@@ -3,6 +3,7 @@ import sys
 from decimal import Decimal
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from . import accounts, inventory
@@ -27,6 +28,7 @@ DEMO_SWEETS = [
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin(username, password_stdin):
@@ -53,6 +55,7 @@ def create_admin(username, password_stdin):
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo():
     """Load the demo catalogue; sweets that already exist (by name) are left alone."""
     existing = {name.lower() for name in db.session.scalars(select(func.lower(Sweet.name)))}
@@ -65,6 +68,7 @@ def seed_demo():
 
 
 @click.command("audit-stock")
+@with_appcontext
 def audit_stock():
     """Check every sweet's quantity against its ledger; exit 1 on any mismatch."""
     mismatches = inventory.audit_stock()
