@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from config import CONFIGS
+from config import CONFIGS, database_url
 
 from . import cli, handlers, observability, throttle
 from .extensions import csrf, db, login_manager, migrate
@@ -43,6 +43,8 @@ def check_settings(app):
     """Fail fast on a missing secret; fill in the embedded SQLite default."""
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
+    # Again here, for URLs set by SWEETSHOP_SQLALCHEMY_DATABASE_URI or test_config.
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "sweetshop.sqlite")

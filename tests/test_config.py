@@ -1,0 +1,110 @@
+"""Settings: the production secret check, database URLs as operators write them, the SQLite default."""
+import os
+import subprocess
+import sys
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, inspect, text
+
+from config import database_url
+from conftest import ROOT, fresh_database, require_backend
+from sweetshop import create_app
+from sweetshop.extensions import db
+
+
+def run_python(code, **env_changes):
+    """Run ``code`` in a fresh interpreter, as gunicorn or flask would import the app."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("SECRET_KEY", "SWEETSHOP_SECRET_KEY", "SWEETSHOP_CONFIG", "DATABASE_URL")}
+    env.update(env_changes)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+# --- SECRET_KEY --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("secret", [None, ""])
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, secret):
+    env = {"SWEETSHOP_CONFIG": "production", "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"}
+    if secret is not None:
+        env["SECRET_KEY"] = secret
+    result = run_python("import wsgi", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_starts_with_a_secret_key(tmp_path):
+    result = run_python("import wsgi; print(wsgi.app.config['SESSION_COOKIE_SECURE'])",
+                        SWEETSHOP_CONFIG="production", SECRET_KEY="s" * 32,
+                        DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+# --- database URLs -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, expected", [
+    ("postgresql://u:p@db:5432/shop", "postgresql+psycopg2://u:p@db:5432/shop"),
+    ("postgres://u:p@db/shop", "postgresql+psycopg2://u:p@db/shop"),
+    ("postgresql+psycopg2://u@db/shop", "postgresql+psycopg2://u@db/shop"),
+    ("sqlite:////var/lib/shop.sqlite", "sqlite:////var/lib/shop.sqlite"),
+    (None, None),
+    ("", None),
+])
+def test_database_url_maps_plain_postgres_urls_to_psycopg2(given, expected):
+    assert database_url(given) == expected
+
+
+@pytest.fixture
+def plain_postgres_url(tmp_path):
+    """A fresh PostgreSQL database as an operator writes its URL: ``postgresql://...``."""
+    require_backend("postgresql")
+    with fresh_database("postgresql", tmp_path) as url:
+        yield url.replace("postgresql+psycopg2://", "postgresql://", 1)
+
+
+def test_plain_postgresql_database_url_works_as_written(plain_postgres_url):
+    env = {key: value for key, value in os.environ.items() if key != "SWEETSHOP_CONFIG"}
+    env.update(DATABASE_URL=plain_postgres_url, SECRET_KEY="s" * 32)
+    upgrade = subprocess.run([sys.executable, "-m", "flask", "--app", "sweetshop", "db", "upgrade"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert upgrade.returncode == 0, upgrade.stderr
+    engine = create_engine(database_url(plain_postgres_url))
+    with engine.connect() as connection:
+        assert "sweets" in inspect(connection).get_table_names()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
+def test_plain_postgres_url_in_a_sweetshop_setting_works(plain_postgres_url, scheme):
+    url = plain_postgres_url.replace("postgresql://", scheme, 1)
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        assert db.engine.url.drivername == "postgresql+psycopg2"
+        assert db.session.scalar(text("SELECT 1")) == 1
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- the embedded default ----------------------------------------------------------------
+
+def test_default_is_sqlite_in_the_instance_folder_tuned_for_several_processes(monkeypatch, tmp_path):
+    instance = tmp_path / "instance"
+    # Stand-in for the project's own instance/ folder, which a developer's shop may be using.
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": None})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance}/sweetshop.sqlite"
+    with app.app_context():
+        with db.engine.connect() as connection:
+            pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                      for name in ("journal_mode", "foreign_keys", "busy_timeout")}
+        db.engine.dispose()
+    assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30000}
+    assert (instance / "sweetshop.sqlite").exists()
+
+
+def test_any_setting_can_come_from_a_sweetshop_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("SWEETSHOP_TOKEN_TTL_SECONDS", "3600")
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    assert app.config["TOKEN_TTL_SECONDS"] == 3600

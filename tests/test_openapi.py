@@ -1,0 +1,78 @@
+"""``/api/openapi.json`` is a valid OpenAPI 3 document listing exactly the API's routes, truthfully."""
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+@pytest.fixture
+def document(client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200 and response.is_json
+    return response.json
+
+
+def openapi_path(rule):
+    """A Flask rule as an OpenAPI path: ``/api/sweets/<id:sweet_id>`` -> ``/api/sweets/{sweet_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def test_document_is_valid_openapi_3(document):
+    assert document["openapi"].startswith("3.")
+    validate(document)
+
+
+def test_document_lists_exactly_the_routes_under_api(app, document):
+    routes = {(openapi_path(rule.rule), method.lower())
+              for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")
+              for method in rule.methods - IGNORED_METHODS}
+    documented = {(path, method) for path, item in document["paths"].items()
+                  for method in item if method != "parameters"}
+    assert routes - documented == set(), "routes missing from the document"
+    assert documented - routes == set(), "documented operations with no route"
+
+
+def test_path_parameters_match_the_rule_names(document):
+    for path, item in document["paths"].items():
+        names = set(re.findall(r"{([^}]+)}", path))
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            params = item.get("parameters", []) + operation.get("parameters", [])
+            declared = {p["name"] for p in params if p["in"] == "path"}
+            assert declared == names, (path, method)
+
+
+def conforms(document, schema_name, instance):
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
+    errors = list(Draft202012Validator(schema).iter_errors(instance))
+    assert errors == [], [error.message for error in errors]
+
+
+def test_real_responses_match_their_schemas(client, api, document):
+    """The document tells the truth about what the API actually sends."""
+    sweet = api.sweet()
+    buyer = api.user("bob")
+    conforms(document, "Sweet", client.get(f"/api/sweets/{sweet['id']}").json)
+    conforms(document, "User", client.get("/api/auth/me", headers=buyer).json)
+    conforms(document, "Token", client.post("/api/auth/login", data={
+        "username": "bob", "password": "correct horse 1"}).json)
+    client.post(f"/api/sweets/{sweet['id']}/purchase", headers=buyer)
+    conforms(document, "Purchase", client.get("/api/purchases", headers=buyer).json[0])
+    conforms(document, "Error", client.get("/api/sweets/999").json)
+    conforms(document, "Error", client.post("/api/sweets", headers=api.admin, json={}).json)
+
+
+def test_request_schemas_refuse_what_the_api_refuses(document):
+    """Spot checks that the documented request bodies carry the SPEC's limits."""
+    create = {"name": "Fudge", "category": "Fudge", "price": 2.5}
+    conforms(document, "SweetCreate", create)
+    for bad in [dict(create, price=0), dict(create, price=100000.01), dict(create, quantity=-1),
+                dict(create, colour="red"), {"name": "Fudge"}]:
+        schema = {"$ref": "#/components/schemas/SweetCreate", "components": document["components"]}
+        assert not Draft202012Validator(schema).is_valid(bad), bad
+    schema = {"$ref": "#/components/schemas/SweetUpdate", "components": document["components"]}
+    assert not Draft202012Validator(schema).is_valid({"quantity": 5})
