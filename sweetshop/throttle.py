@@ -50,7 +50,7 @@ def _counters(username):
     prefix = config["RATELIMIT_KEY_PREFIX"]
     # Hashed so that any text a client sends as a username makes a short, safe storage key
     # (and usernames are not readable in Redis); lower-cased like the unique username key.
-    account = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    account = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return [
         (parse(config["LOGIN_LIMIT_PER_ACCOUNT"]), (prefix, "login-account", account)),
         (parse(config["LOGIN_LIMIT_PER_ADDRESS"]), (prefix, "login-address", get_remote_address())),

@@ -206,3 +206,13 @@ def test_unknown_user_takes_about_as_long_as_a_wrong_password(app, client):
         unknown.append(timed("nobody"))
     ratio = statistics.median(unknown) / statistics.median(wrong)
     assert 0.5 < ratio < 2, (wrong, unknown)
+
+
+def test_a_name_no_account_can_have_is_still_throttled(app, client, caplog):
+    """A lone surrogate in the name (valid JSON, not UTF-8) counts like any failed login."""
+    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per minute"
+    body = '{"username": "\\ud800", "password": "password1"}'
+    statuses = [client.post("/api/auth/login", data=body, content_type="application/json").status_code
+                for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert "not throttling" not in caplog.text
