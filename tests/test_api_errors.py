@@ -2,6 +2,7 @@
 import pytest
 from dbstate import snapshot
 
+from sweetshop import create_app
 from sweetshop.extensions import db
 from sweetshop.models import Sweet
 
@@ -293,3 +294,22 @@ def test_bad_input_table_covers_every_route(app):
                    (POST, "/api/auth/register"), (POST, "/api/auth/login"), (GET, SWEETS),
                    (GET, "/api/sweets/search"), (GET, "/api/purchases")]:
         assert needed in covered, needed
+
+
+def test_health_answers_ok_after_a_database_round_trip(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200 and response.json == {"status": "ok"}
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://postgres@127.0.0.1:1/sweetshop",   # nothing listens on port 1
+    "sqlite:////nonexistent-directory/sweetshop.sqlite",
+])
+@pytest.mark.parametrize("path", ["/api/health", "/api/sweets", "/api/sweets/search?name=x"])
+def test_unreachable_database_is_a_json_503_not_a_500(url, path):
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+    response = app.test_client().get(path)
+    assert response.status_code == 503 and response.is_json
+    assert response.json["detail"] and response.headers["Retry-After"] == "5"
+    with app.app_context():
+        db.engine.dispose()
