@@ -9,7 +9,7 @@ from werkzeug.routing import IntegerConverter
 
 from config import CONFIGS, database_url
 
-from . import cli, handlers, observability, throttle
+from . import cli, handlers, observability, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -35,6 +35,7 @@ def create_app(test_config=None):
     register_extensions(app)
     register_blueprints(app)
     handlers.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     return app
 
@@ -61,10 +62,13 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from . import api
+    from . import admin, api, auth, shop
 
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never the session cookie
     app.register_blueprint(api.bp)
+    app.register_blueprint(shop.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
 
 
 @event.listens_for(Engine, "connect")

@@ -1,9 +1,10 @@
 """Error responses: JSON ``{"detail": ...}`` under /api, pages elsewhere."""
 import json
 
-from flask import current_app, request
+from flask import current_app, render_template, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (HTTPException, InternalServerError, ServiceUnavailable,
+                                 default_exceptions)
 
 from .errors import SweetshopError, ValidationError
 from .extensions import db
@@ -30,9 +31,18 @@ def _detail(http_error):
     return http_error.description
 
 
+def _page_response(http_error):
+    """A small HTML error page; it reads nothing from the database, so it works when that is down."""
+    response = http_error.get_response()  # keeps headers such as Allow and Retry-After
+    response.set_data(render_template("error.html", code=http_error.code, title=http_error.name,
+                                      message=http_error.description))
+    response.content_type = "text/html; charset=utf-8"
+    return response
+
+
 def handle_http_error(error):
     if not wants_json():
-        return error
+        return _page_response(error)
     return _json_response(error, {"detail": _detail(error)})
 
 
@@ -41,8 +51,8 @@ def handle_domain_error(error):
     if isinstance(error, ValidationError) and error.errors:
         body["errors"] = error.errors
     if not wants_json():
-        # Page views catch domain errors themselves; this is only the fallback.
-        return error.detail, error.status
+        # Page views catch domain errors themselves; this is only the fallback (e.g. a 404 sweet).
+        return _page_response(default_exceptions[error.status](error.detail))
     return body, error.status
 
 

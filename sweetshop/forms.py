@@ -1,0 +1,160 @@
+"""The page forms (Flask-WTF, so every POST carries a CSRF token).
+
+Fields are checked by the ``clean_*`` functions of ``rules`` through the ``Rule``
+adapter, so a sweet is valid on the admin pages exactly when it is valid in the API.
+"""
+import secrets
+from decimal import Decimal
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, Optional, StopValidation
+
+from . import rules
+
+
+class Rule:
+    """A WTForms validator running one ``rules.clean_*`` function; the field keeps the cleaned value.
+
+    ``parse`` first turns the typed text into what the rule expects (a price into a Decimal).
+    """
+
+    def __init__(self, clean, parse=None):
+        self.clean = clean
+        self.parse = parse
+
+    def __call__(self, form, field):
+        if field.process_errors:
+            # The field could not read the input at all (e.g. "abc" for an integer) and says so.
+            raise StopValidation()
+        try:
+            value = field.data if self.parse is None else self.parse(field.data)
+            field.data = self.clean(value)
+        except ValueError as error:
+            raise StopValidation(str(error)) from None
+
+
+def clean_price_bound(value):
+    """A price filter: any amount a sweet's price could be compared with, from 0 to the maximum price."""
+    if not Decimal(0) <= value <= rules.PRICE_MAX:
+        raise ValueError(f"Must be from 0 to {rules.PRICE_MAX}.")
+    return value
+
+
+def _rule_message(clean, bad_value):
+    """What a rule says about a bad value, shown as a hint before anyone types (its wording, not a copy)."""
+    try:
+        clean(bad_value)
+    except ValueError as error:
+        return str(error)
+    raise AssertionError(f"{clean.__name__} accepted {bad_value!r}")
+
+
+def _new_token():
+    return secrets.token_urlsafe(24)
+
+
+def _text(label, max_length, **render_kw):
+    return {"label": label, "render_kw": {"maxlength": max_length, **render_kw}}
+
+
+class SweetForm(FlaskForm):
+    """A sweet's own fields: what the edit page changes."""
+
+    name = StringField(validators=[Rule(rules.clean_name)], **_text("Name", rules.NAME_MAX, required=True))
+    category = StringField(validators=[Rule(rules.clean_category)],
+                           **_text("Category", rules.CATEGORY_MAX, required=True))
+    price = StringField("Price", [Rule(rules.clean_price, parse=rules.parse_decimal)],
+                        render_kw={"inputmode": "decimal", "required": True, "autocomplete": "off"})
+
+    def changes(self):
+        return {"name": self.name.data, "category": self.category.data, "price": self.price.data}
+
+
+class NewSweetForm(SweetForm):
+    quantity = IntegerField("Initial stock", [Rule(rules.clean_initial_stock)], default=0,
+                            render_kw={"min": 0, "max": rules.INITIAL_STOCK_MAX, "required": True})
+
+    def changes(self):
+        return dict(super().changes(), quantity=self.quantity.data)
+
+
+class RestockForm(FlaskForm):
+    quantity = IntegerField("Units to add", [Rule(rules.clean_restock_quantity)],
+                            render_kw={"min": 0, "max": rules.RESTOCK_MAX, "required": True})
+
+
+class BuyForm(FlaskForm):
+    """One sweet's buy form; ``token`` is new on every render and becomes the purchase's
+    idempotency key, so submitting the same rendered form twice buys once."""
+
+    quantity = IntegerField("Quantity", [Rule(rules.clean_purchase_quantity)], default=1,
+                            render_kw={"min": 1, "max": rules.PURCHASE_MAX, "required": True})
+    token = HiddenField(default=_new_token, validators=[Rule(rules.clean_idempotency_key)])
+    next = HiddenField()
+
+
+class SearchForm(FlaskForm):
+    """The catalogue filters, read from the query string (a GET form: nothing to protect with CSRF)."""
+
+    class Meta:
+        csrf = False
+
+    name = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
+                       render_kw={"maxlength": rules.NAME_MAX, "type": "search"})
+    category = SelectField("Category", [Optional(), Rule(rules.check_plain_text)], validate_choice=False)
+    min_price = StringField("Min price", [Optional(), Rule(clean_price_bound, parse=rules.parse_decimal)],
+                            render_kw={"inputmode": "decimal"})
+    max_price = StringField("Max price", [Optional(), Rule(clean_price_bound, parse=rules.parse_decimal)],
+                            render_kw={"inputmode": "decimal"})
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        low, high = self.min_price, self.max_price
+        if not (low.errors or high.errors) and low.data and high.data and low.data > high.data:
+            low.errors.append("Must not be more than the max price.")
+            return False
+        return valid
+
+    def filters(self):
+        """The filters that passed validation, as keyword arguments for ``catalog.search_sweets``;
+        a filter with an error is left out (and its message shown next to it)."""
+        self.validate()
+        filters = {"name": None, "category": None}
+        for field in (self.name, self.category):
+            if field.data and not field.errors:
+                filters[field.name] = field.data.strip()[:rules.NAME_MAX] or None
+        for field in (self.min_price, self.max_price):
+            if field.data and not field.errors:
+                filters[field.name] = field.data
+        return filters
+
+
+class RegisterForm(FlaskForm):
+    username = StringField("Username", [Rule(rules.clean_username)],
+                           description=_rule_message(rules.clean_username, ""),
+                           render_kw={"required": True, "autocomplete": "username"})
+    full_name = StringField("Full name (optional)", [Rule(rules.clean_full_name)],
+                            render_kw={"maxlength": rules.FULL_NAME_MAX, "autocomplete": "name"})
+    password = PasswordField("Password", [Rule(rules.clean_password)],
+                             description=f"{rules.PASSWORD_MIN} to {rules.PASSWORD_MAX} characters.",
+                             render_kw={"required": True, "autocomplete": "new-password",
+                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
+    confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
+                            render_kw={"required": True, "autocomplete": "new-password"})
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", [InputRequired("Enter your username.")],
+                           render_kw={"required": True, "autocomplete": "username"})
+    password = PasswordField("Password", [InputRequired("Enter your password.")],
+                             render_kw={"required": True, "autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class MakeAdminForm(FlaskForm):
+    username = StringField("Username", [Rule(rules.clean_username)], render_kw={"required": True})
+
+
+class ConfirmForm(FlaskForm):
+    """A button and its CSRF token: log out, archive a sweet."""
