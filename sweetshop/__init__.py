@@ -5,7 +5,8 @@ import sqlite3
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from werkzeug.routing import IntegerConverter
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from config import CONFIGS, database_url
 
@@ -18,6 +19,14 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map):
         super().__init__(url_map, min=1, max=2_147_483_647)
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            # An id out of range names no row: 404 for every method. Left as a non-match,
+            # Werkzeug would answer DELETE /api/sweets/0 with 405 and the other rules' methods.
+            raise NotFound() from None
 
 
 def create_app(test_config=None):

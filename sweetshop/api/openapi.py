@@ -48,8 +48,14 @@ PAGING = [
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
 ]
 PRICE = {"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01}
-NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX}
-CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX}
+# One-line text with something besides spaces (rules.clean_text): no control characters, not
+# blank once trimmed. (Lone surrogates are refused too, but ECMA regexes cannot name them.)
+_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"
+PLAIN_TEXT = rf"^{_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_CHAR}*$"
+NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": PLAIN_TEXT}
+CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX, "pattern": PLAIN_TEXT}
+# Price filters are prices too: at most 2 decimals.
+PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": 1_000_000_000, "multipleOf": 0.01}
 
 SCHEMAS = {
     "Error": {
@@ -97,7 +103,8 @@ SCHEMAS = {
     },
     "Login": {
         "type": "object", "required": ["username", "password"],
-        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        "properties": {"username": {"type": "string", "minLength": 1},
+                       "password": {"type": "string", "minLength": 1}},
     },
     "Token": {
         "type": "object", "required": ["access_token", "token_type", "expires_in"],
@@ -165,8 +172,8 @@ PATHS = {
             {"name": "name", "in": "query", "schema": {"type": "string", "maxLength": NAME_MAX}},
             {"name": "category", "in": "query",
              "schema": {"type": "string", "maxLength": CATEGORY_MAX}},
-            {"name": "min_price", "in": "query", "schema": {"type": "number", "minimum": 0}},
-            {"name": "max_price", "in": "query", "schema": {"type": "number", "minimum": 0}},
+            {"name": "min_price", "in": "query", "schema": PRICE_FILTER},
+            {"name": "max_price", "in": "query", "schema": PRICE_FILTER},
             *PAGING,
         ],
         "responses": {"200": _ok("Matching sweets", SWEETS), **_errors("422")},
