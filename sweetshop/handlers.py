@@ -2,7 +2,7 @@
 import json
 
 from flask import current_app, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import (HTTPException, InternalServerError, ServiceUnavailable,
                                  default_exceptions)
 
@@ -57,8 +57,17 @@ def handle_domain_error(error):
 
 
 def handle_database_down(error):
-    """An unreachable database is a 503 the client may retry, not a 500."""
-    db.session.rollback()
+    """An unreachable database is a 503 the client may retry, not a 500.
+
+    Refused connections and ones dropped mid-transaction are OperationalErrors, but a
+    connection found already closed is an InterfaceError that SQLAlchemy marks invalidated.
+    """
+    if not (isinstance(error, OperationalError) or error.connection_invalidated):
+        return handle_unexpected(error)
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass  # the connection is gone already; the pool replaces it on the next checkout
     current_app.logger.warning("database unavailable: %s", error.orig)
     unavailable = ServiceUnavailable("Database unavailable, please retry shortly")
     unavailable.retry_after = 5
@@ -74,5 +83,5 @@ def handle_unexpected(error):
 def init_app(app):
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(SweetshopError, handle_domain_error)
-    app.register_error_handler(OperationalError, handle_database_down)
+    app.register_error_handler(DBAPIError, handle_database_down)
     app.register_error_handler(Exception, handle_unexpected)
