@@ -134,3 +134,31 @@ def test_separate_processes_share_the_count_only_through_redis(storage, tmp_path
     else:
         assert throttled_at is None
         assert not keys
+
+
+def page_login(client, username, password):
+    return client.post("/login", data={"username": username, "password": password})
+
+
+def test_page_login_is_throttled_with_a_flash_and_shares_the_api_count(api, client):
+    api.user("alice")
+    for _ in range(3):
+        assert login(client, "alice", "wrong").status_code == 401
+    for _ in range(2):
+        response = page_login(client, "alice", "wrong")
+        assert response.status_code == 422 and b"Incorrect username or password" in response.data
+    response = page_login(client, "alice", TEST_PASSWORD)
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert b"Too many failed login attempts: please try again in" in response.data
+    with client.session_transaction() as session:
+        assert "_user_id" not in session  # not logged in
+    assert_throttled(login(client, "alice", TEST_PASSWORD))
+
+
+def test_page_login_succeeds_after_a_few_typos(api, client):
+    api.user("alice")
+    for _ in range(4):
+        assert page_login(client, "alice", "typo").status_code == 422
+    response = page_login(client, "alice", TEST_PASSWORD)
+    assert response.status_code == 302

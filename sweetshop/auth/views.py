@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
 
-from .. import accounts
+from .. import accounts, throttle
 from ..errors import UsernameTakenError
 from ..extensions import db, login_manager
 from ..forms import LoginForm, RegisterForm
@@ -40,6 +40,13 @@ def register():
 def login():
     form = LoginForm(username=request.args.get("username"), next=request.args.get("next"))
     if form.validate_on_submit():
+        try:
+            throttle.check(form.username.data)
+        except throttle.LoginThrottledError as error:
+            flash(f"Too many failed login attempts: please try again in {error.seconds} seconds.",
+                  "error")
+            return (render_template("auth/login.html", form=form), 429,
+                    {"Retry-After": str(error.seconds)})
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is not None:
             # A new session at login: nothing set before it (by anyone) carries over.
@@ -47,6 +54,7 @@ def login():
             login_user(user)
             flash(f"Logged in as {user.username}.", "success")
             return redirect(safe_next(form.next.data, url_for("shop.index")))
+        throttle.failed(form.username.data)
         form.form_errors.append("Incorrect username or password.")
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
