@@ -137,6 +137,13 @@ def clean_full_name(value):
     return clean_text(value, FULL_NAME_MAX)
 
 
+def clean_self_registered_admin(value):
+    """``is_admin`` on registration: ``false`` is accepted (older clients send it), ``true`` never."""
+    if value is not False:
+        raise ValueError("Registration never makes an admin; an admin can promote you.")
+    return value
+
+
 def clean_idempotency_key(value):
     if value is None:
         return None

@@ -62,7 +62,7 @@ def test_registration_never_makes_an_admin(app, client):
     response = register(client, "mallory", is_admin=True)
     assert response.status_code == 422 and "is_admin" in response.json["errors"]
     assert stored_user(app, "mallory") is None
-    assert register(client, "mallory").json["is_admin"] is False
+    assert register(client, "mallory", is_admin=False).json["is_admin"] is False
     assert stored_user(app, "mallory").is_admin is False
 
 

@@ -3,7 +3,8 @@ from flask import g, request
 
 from .. import accounts, throttle
 from ..errors import ValidationError
-from ..rules import clean_fields, clean_full_name, clean_password, clean_username
+from ..rules import (clean_fields, clean_full_name, clean_password, clean_self_registered_admin,
+                     clean_username)
 from .blueprint import bp
 from .http import auth_required, json_body, user_json
 
@@ -12,6 +13,7 @@ from .http import auth_required, json_body, user_json
 def register():
     data = clean_fields(json_body(), {
         "username": clean_username, "password": clean_password, "full_name": clean_full_name,
+        "is_admin": clean_self_registered_admin,
     }, required=("username", "password"))
     user = accounts.register(data["username"], data["password"], data.get("full_name"))
     return user_json(user), 201

@@ -99,6 +99,7 @@ SCHEMAS = {
             "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
             "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
             "full_name": {"type": ["string", "null"], "maxLength": 100},
+            "is_admin": {"const": False, "description": "Accepted for older clients; never true"},
         },
     },
     "Login": {
