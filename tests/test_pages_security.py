@@ -1,0 +1,77 @@
+"""Security headers on every response, error pages, no inline script, and the safe-redirect check."""
+import re
+
+import pytest
+from test_pages_support import Pages
+
+from sweetshop.security import is_local_path
+
+
+@pytest.fixture
+def pages(client):
+    return Pages(client)
+
+
+def test_every_response_carries_the_security_headers(pages, api):
+    sweet = api.sweet()
+    responses = {
+        "page": pages.client.get("/"),
+        "page 404": pages.client.get("/no-such-page"),
+        "page 405": pages.client.get("/logout"),
+        "page 400 (no CSRF)": pages.client.post("/register", data={}),
+        "static file": pages.client.get("/static/style.css"),
+        "api": pages.client.get("/api/sweets"),
+        "api 404": pages.client.get("/api/no-such-route"),
+        "api 401": pages.client.post(f"/api/sweets/{sweet['id']}/purchase"),
+    }
+    for name, response in responses.items():
+        csp = response.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp, name
+        assert re.search(r"script-src 'self'(;|$)", csp), name  # no 'unsafe-inline'
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+        assert response.headers.get("X-Frame-Options") == "DENY", name
+        response.close()
+
+
+def test_errors_are_pages_outside_the_api_and_json_inside(pages):
+    page = pages.client.get("/no-such-page")
+    assert page.status_code == 404 and page.content_type.startswith("text/html")
+    assert "Not Found" in page.text and "Back to the catalogue" in page.text
+    assert pages.client.get("/api/no-such-route").json == {"detail": "Not Found"}
+    gone = pages.client.get("/logout")
+    assert gone.status_code == 405 and "POST" in gone.headers["Allow"]  # Allow survives the page
+
+
+def test_pages_have_no_inline_script_or_style(pages):
+    fudge = pages.sweet(quantity=2)
+    pages.admin()
+    paths = ["/", "/purchases", "/admin", "/admin/sweets/new", f"/admin/sweets/{fudge}/edit",
+             f"/admin/sweets/{fudge}/archive", f"/admin/sweets/{fudge}", "/login", "/register", "/nope"]
+    for path in paths:
+        text = pages.client.get(path).text
+        assert "<script" not in text, path
+        assert not re.search(r"\sstyle=|\son[a-z]+=", text), path
+
+
+def test_every_input_has_a_label(pages):
+    fudge = pages.sweet(quantity=2)
+    pages.admin()
+    for path in ["/", "/admin", "/admin/sweets/new", f"/admin/sweets/{fudge}/edit", "/login", "/register"]:
+        text = pages.client.get(path).text
+        labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', text))
+        for tag in re.findall(r"<(?:input|select)\b[^>]*>", text):
+            if 'type="hidden"' in tag:
+                continue
+            field_id = re.search(r'\sid="([^"]+)"', tag)
+            assert field_id and field_id.group(1) in labelled, (path, tag)
+
+
+@pytest.mark.parametrize("target, safe", [
+    ("/", True), ("/purchases?page=2", True), ("/admin/sweets/3", True),
+    ("", False), (None, False), ("//evil.example", False), ("///evil.example", False),
+    ("https://evil.example/", False), ("http:/evil.example", False), ("/\\evil.example", False),
+    ("\\/evil.example", False), ("javascript:alert(1)", False), ("/\t/evil.example", False),
+    ("/\n/evil.example", False), ("evil.example/x", False), ("/ok path", False),
+])
+def test_is_local_path(target, safe):
+    assert is_local_path(target) is safe
