@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -110,11 +110,14 @@ def issue_token(user):
     return token, ttl
 
 
+# Built once: every authenticated API request runs it.
+_TOKEN_OWNER = (select(User).join(ApiToken, ApiToken.user_id == User.id)
+                .where(ApiToken.token_hash == bindparam("digest"), ApiToken.expires_at > bindparam("now")))
+
+
 def user_for_token(token):
     """The owner of a live token, or None (unknown, expired or revoked)."""
-    return db.session.scalar(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow()))
+    return db.session.scalar(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()})
 
 
 def revoke_token(token):
