@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 from config import CONFIGS, database_url
 
-from . import cli, handlers, observability, security, throttle
+from . import cli, handlers, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -41,6 +41,7 @@ def create_app(test_config=None):
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
     observability.init_app(app)
+    request_limits.init_app(app)
     register_extensions(app)
     register_blueprints(app)
     handlers.init_app(app)

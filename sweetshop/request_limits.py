@@ -1,0 +1,24 @@
+"""Request body size: over ``MAX_CONTENT_LENGTH`` is a 413, whether or not the client said how long.
+
+Flask refuses a body whose ``Content-Length`` is over the limit before reading it. A chunked
+body (no ``Content-Length``) is only cut off at the limit by Werkzeug, silently: the view
+would see the first ``MAX_CONTENT_LENGTH`` bytes as if they were the whole body. Here such a
+body is read up to the limit and refused if it reaches it.
+"""
+from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+
+def refuse_oversized_stream():
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not limit or request.content_length is not None:
+        return  # no limit, or a declared length that Flask already checked
+    if not request.environ.get("wsgi.input_terminated"):
+        return  # the server gives no streamed body at all, so there is nothing to read
+    # Cached, so the view and the form parser read the same bytes afterwards.
+    if len(request.get_data(cache=True)) >= limit:
+        raise RequestEntityTooLarge()
+
+
+def init_app(app):
+    app.before_request(refuse_oversized_stream)
