@@ -2,8 +2,10 @@
 import re
 
 import pytest
+from conftest import CHEAP_HASH
 from test_pages_support import Pages
 
+from sweetshop import create_app
 from sweetshop.security import is_local_path
 
 
@@ -75,3 +77,25 @@ def test_every_input_has_a_label(pages):
 ])
 def test_is_local_path(target, safe):
     assert is_local_path(target) is safe
+
+
+def test_a_server_error_is_a_plain_page_without_a_stack_trace(app):
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/broken", view_func=broken)
+    response = app.test_client().get("/broken")
+    assert response.status_code == 500 and response.content_type.startswith("text/html")
+    assert "Internal Server Error" in response.text
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_pages_answer_503_while_the_database_is_down():
+    # Nothing listens on port 1: every connection is refused at once.
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "PASSWORD_HASH_METHOD": CHEAP_HASH,
+                      "SQLALCHEMY_DATABASE_URI": "postgresql://postgres@127.0.0.1:1/sweetshop"})
+    response = app.test_client().get("/")
+    assert response.status_code == 503 and response.content_type.startswith("text/html")
+    assert "Database unavailable, please retry shortly" in response.text
+    assert response.headers["Retry-After"] == "5"
