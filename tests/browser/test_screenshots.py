@@ -42,12 +42,16 @@ def test_screenshots(browser, demo, size):
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         pictures = {"catalogue": "/", "admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"}
-        for name, path in pictures.items():
+        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit",
+                  f"/admin/sweets/{demo.fudge}/archive", "/register", "/no-such-page"]
+        for path in [*pictures.values(), *others]:
             page.goto(path)
             expect(page.locator("h1")).to_be_visible()
             # Readable on a phone: nothing wider than the screen, so no sideways scrolling.
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= VIEWPORTS[size]["width"], f"{path} is {width}px wide on {size}"
+        for name, path in pictures.items():
+            page.goto(path)
             page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
     finally:
         context.close()
