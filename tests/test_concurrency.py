@@ -16,18 +16,21 @@ CLIENTS = 32
 
 
 def run_together(calls):
-    """Run the zero-argument ``calls`` from CLIENTS threads, released at once; return results in order."""
-    barrier = threading.Barrier(min(len(calls), CLIENTS))
+    """Run the zero-argument ``calls`` from CLIENTS threads; the first wave is released at once.
 
-    def start(call):
-        try:
-            barrier.wait(timeout=10)
-        except threading.BrokenBarrierError:
-            pass  # the last batch is smaller than the barrier; just go
+    Returns the results in order.
+    """
+    wave = min(len(calls), CLIENTS)
+    barrier = threading.Barrier(wave)
+
+    def start(numbered):
+        index, call = numbered
+        if index < wave:
+            barrier.wait(timeout=30)
         return call()
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        return list(pool.map(start, calls))
+        return list(pool.map(start, enumerate(calls)))
 
 
 def post(server, path, headers=None, **kwargs):
