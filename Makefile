@@ -27,5 +27,11 @@ test: install
 lint: install
 	$(BIN)/flake8 sweetshop tests config.py wsgi.py
 
+# PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
+# on PATH. About 13 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
+bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache *.egg-info

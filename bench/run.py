@@ -433,9 +433,12 @@ def explain_catalogue(db):
 
     from sweetshop import catalog, create_app
     app = create_app()
-    cases = {"name substring (name=mint)": {"name": "mint"},
+    cases = {"common name substring (name=mint)": {"name": "mint"},
+             "rare name substring (name=4711)": {"name": "4711"},
              "category (category=toffee)": {"category": "toffee"},
-             "price range (5.00-7.00)": {"min_price": 5, "max_price": 7}}
+             "narrow price range (30.00-30.25)": {"min_price": 30, "max_price": 30.25},
+             "all three (name=mint, category=toffee, 1.00-11.00)":
+                 {"name": "mint", "category": "toffee", "min_price": 1, "max_price": 11}}
     plans = {}
     with app.app_context():
         for label, filters in cases.items():
