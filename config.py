@@ -33,6 +33,16 @@ class Config:
     LOW_STOCK_THRESHOLD = 5
 
     MAX_CONTENT_LENGTH = 64 * 1024
+    LOG_LEVEL = "INFO"
+
+    # Failed-login throttle (sweetshop/throttle.py). memory:// is per process; in production
+    # use redis://host:6379/0 so every worker and host shares the counters.
+    RATELIMIT_STORAGE_URI = "memory://"
+    # A moving window has no boundary at which a guesser may fire two windows' worth at once.
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_KEY_PREFIX = "sweetshop"
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute"
+    LOGIN_LIMIT_PER_ADDRESS = "20 per minute"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
 

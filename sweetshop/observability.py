@@ -98,7 +98,6 @@ def _finish(response):
 
 
 def init_app(app):
-    app.config.setdefault("LOG_LEVEL", "INFO")
     # Before Flask's app.logger is first used, so Flask adds no plain-text handler of its own.
     _setup_logger(app.config["LOG_LEVEL"])
     # First in line, so every other hook and the view run inside the request's id.

@@ -21,14 +21,6 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from werkzeug.exceptions import TooManyRequests
 
-DEFAULTS = {
-    "RATELIMIT_STORAGE_URI": "memory://",
-    # A moving window has no boundary at which a guesser may fire two windows' worth at once.
-    "RATELIMIT_STRATEGY": "moving-window",
-    "RATELIMIT_KEY_PREFIX": "sweetshop",
-    "LOGIN_LIMIT_PER_ACCOUNT": "5 per minute",
-    "LOGIN_LIMIT_PER_ADDRESS": "20 per minute",
-}
 EXTENSION = "sweetshop.throttle"
 
 
@@ -97,8 +89,6 @@ def failed(username):
 
 
 def init_app(app):
-    for name, value in DEFAULTS.items():
-        app.config.setdefault(name, value)
     # One limiter per app: only its storage and strategy are used (no route limits), and a
     # per-app instance keeps each app's counters (and each test's) apart.
     limiter = Limiter(key_func=get_remote_address)

@@ -3,7 +3,7 @@ import re
 
 import pytest
 from conftest import CHEAP_HASH
-from test_pages_support import Pages
+from pages_support import Pages
 
 from sweetshop import create_app
 from sweetshop.security import is_local_path

@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from test_pages_support import Pages, field_error, flashes, input_value
+from pages_support import Pages, field_error, flashes, input_value
 
 
 @pytest.fixture
