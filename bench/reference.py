@@ -1,9 +1,12 @@
 """Benchmark-only reference endpoints for the purchase path; never part of the shop.
 
-``bare``: a bearer-token lookup and the conditional UPDATE, nothing else (no ledger,
-no validation): the floor the real endpoint is measured against.
-``forupdate``: the earlier backend's design, ``SELECT ... FOR UPDATE`` then an UPDATE
-of the value computed in Python, plus the ledger row: what the conditional UPDATE buys.
+``bare`` (…/purchase): a bearer-token lookup and the conditional UPDATE, nothing else
+(no ledger, no validation): the floor the real endpoint is measured against.
+``for_update`` (…/purchase-for-update): the earlier backend's design, ``SELECT ... FOR
+UPDATE`` then an UPDATE of the value computed in Python, plus the ledger row.
+``lean`` (…/purchase-lean): Sweetshop's SQL (the conditional UPDATE and the ledger row
+in one statement) in the same lean code as ``for_update``, so the two differ only in
+the locking design.
 
 Both use the shop's own settings (database URL, engine options such as pool_pre_ping),
 so the only difference from Sweetshop is the code on the path. Serve with
@@ -25,6 +28,14 @@ CONDITIONAL_UPDATE = text(
 LOCK_ROW = text("SELECT name, category, price, quantity FROM sweets "
                 "WHERE id = :id AND archived_at IS NULL FOR UPDATE")
 SET_QUANTITY = text("UPDATE sweets SET quantity = :quantity, updated_at = :now WHERE id = :id")
+SALE_WITH_LEDGER_ROW = text(
+    "WITH sold AS (UPDATE sweets SET quantity = quantity - :n, updated_at = :now "
+    "  WHERE id = :id AND quantity >= :n AND archived_at IS NULL "
+    "  RETURNING id, name, category, price, quantity), "
+    "ledger AS (INSERT INTO stock_movements "
+    "  (sweet_id, kind, change, balance, user_id, unit_price, created_at) "
+    "  SELECT id, 'purchase', -:n, quantity, :user_id, price, :now FROM sold) "
+    "SELECT id, name, category, price, quantity FROM sold")
 LEDGER_ROW = text(
     "INSERT INTO stock_movements (sweet_id, kind, change, balance, user_id, unit_price, created_at) "
     "VALUES (:id, 'purchase', -:n, :balance, :user_id, :price, :now)")
@@ -78,3 +89,17 @@ def for_update(sweet_id):
         conn.execute(LEDGER_ROW, {"id": sweet_id, "n": n, "balance": balance,
                                   "user_id": user_id, "price": row.price, "now": now})
     return _sweet(sweet_id, row.name, row.category, row.price, balance)
+
+
+@app.post("/api/sweets/<int:sweet_id>/purchase-lean")
+def lean(sweet_id):
+    n, now = _quantity(), datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        user_id = _token_user(conn, now)
+        if user_id is None:
+            return {"detail": "Could not validate credentials"}, 401
+        row = conn.execute(SALE_WITH_LEDGER_ROW,
+                           {"id": sweet_id, "n": n, "user_id": user_id, "now": now}).first()
+    if row is None:
+        return {"detail": "Out of stock"}, 400
+    return _sweet(*row)

@@ -3,7 +3,7 @@
 Everything runs in one go on this machine against a throwaway PostgreSQL database that is
 created here and dropped at the end: Sweetshop and the benchmark-only references
 (bench/reference.py) under gunicorn, wrk as the load generator, pgbench for the database's
-own ceiling. Comparisons alternate (A B C D, A B C D, ...) so drift hits all alike, and
+own ceiling. Comparisons alternate (A B C D E, A B C D E, ...) so drift hits all alike, and
 every number reported is the median of the rounds. The results go to docs/BENCHMARKS.md
 (the hand-written analysis at its end is kept) and the sweep chart to docs/bench-sweep.svg.
 """
@@ -14,6 +14,7 @@ import platform
 import re
 import secrets
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,14 +43,16 @@ SWEEP = (1, 4, 16, 32, 64)
 CONNECTIONS = 32
 PASSWORD = "bench password 1"
 
-SWEETSHOP, BARE, PGBENCH, FOR_UPDATE = ("Sweetshop", "bare reference (a)", "pgbench ceiling (b)",
-                                        "FOR UPDATE (c)")
-VARIANTS = (SWEETSHOP, BARE, PGBENCH, FOR_UPDATE)
+SWEETSHOP, BARE, PGBENCH, FOR_UPDATE, LEAN = (
+    "Sweetshop", "bare reference (a)", "pgbench ceiling (b)", "FOR UPDATE (c)",
+    "conditional UPDATE, lean (d)")
+VARIANTS = (SWEETSHOP, BARE, PGBENCH, FOR_UPDATE, LEAN)
 # The reference app serves both reference endpoints; the path picks one.
 PATHS = {SWEETSHOP: "/api/sweets/%d/purchase", BARE: "/api/sweets/%d/purchase",
-         FOR_UPDATE: "/api/sweets/%d/purchase-for-update"}
-WITH_LEDGER = {SWEETSHOP, FOR_UPDATE}
+         FOR_UPDATE: "/api/sweets/%d/purchase-for-update", LEAN: "/api/sweets/%d/purchase-lean"}
+WITH_LEDGER = {SWEETSHOP, FOR_UPDATE, LEAN}
 commands = {}
+LOAD = {}
 
 
 def log(*parts):
@@ -322,16 +325,22 @@ def summary(runs):
 
 # --- profile ------------------------------------------------------------------------------
 
-def profile(shop, seconds):
-    """py-spy samples of one Sweetshop worker (idle time included) under the 32-connection load."""
+def profile(shop, seconds, idle):
+    """py-spy stacks of one Sweetshop worker under the 32-connection hot-row load.
+
+    With ``idle`` every sample counts (wall time); without, only samples where the worker
+    was running Python (its CPU time).
+    """
     pid = shop.sweetshop.worker_pids()[0]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stacks.txt"
-        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--idle", "--rate", "250", "--format", "raw",
-                                "--duration", str(seconds), "--pid", str(pid), "--output", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        commands["py-spy"] = (f"py-spy record --idle --rate 250 --format raw --duration {seconds} "
-                              "--pid <one sweetshop worker>")
+        args = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "250", "--format", "raw",
+                "--duration", str(seconds), "--pid", str(pid), "--output", str(out)]
+        args += ["--idle"] if idle else []
+        commands["py-spy" + (" --idle" if idle else "")] = (
+            f"py-spy record --rate 250 --format raw --duration {seconds} --pid <one Sweetshop worker>"
+            + (" --idle" if idle else ""))
+        spy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
         shop.measure(SWEETSHOP, CONNECTIONS, seconds + 1)
         try:
@@ -348,44 +357,50 @@ def profile(shop, seconds):
         for line in out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
             stacks[stack] += int(count)
-    return summarise_profile(stacks)
+    return stacks
 
 
-# Where a worker's time goes: the first matching rule, looking from the innermost frame out.
-PROFILE_BUCKETS = [
+# Wall time: the first rule matching a frame, looking from the innermost frame out.
+WALL_BUCKETS = [
     ("waiting for the next request (gunicorn accept/select)", ("wait (gunicorn", "accept (gunicorn",
                                                                "select (selectors")),
-    ("database round trips (psycopg2 execute / commit, pool pre-ping)", ("execute (sqlalchemy/engine/default",
-                                                                         "do_commit", "do_ping",
-                                                                         "do_execute",
-                                                                         "do_rollback")),
-    ("SQLAlchemy (statement build, cache key, result rows)", ("sqlalchemy/",)),
-    ("Sweetshop code (auth, validation, domain, JSON)", ("sweetshop/",)),
-    ("Flask / Werkzeug request handling", ("flask/", "werkzeug/")),
-    ("gunicorn HTTP parsing and socket writes", ("gunicorn/",)),
+    ("waiting for the database (execute, commit, pool pre-ping)",
+     ("do_execute", "do_commit", "do_ping", "do_rollback")),
+    ("SQLAlchemy", ("sqlalchemy/",)),
+    ("Sweetshop code", ("sweetshop/",)),
+    ("Flask, Werkzeug and extensions", ("flask/", "werkzeug/", "flask_")),
+    ("gunicorn HTTP parsing and socket I/O", ("gunicorn/",)),
+]
+# CPU time: who asked for it. The first rule matching any frame of the stack wins, so a
+# rule names the outermost piece of work a sample belongs to.
+CPU_OWNERS = [
+    ("Flask-Limiter's per-request hooks (login throttling's limiter)", ("flask_limiter/",)),
+    ("JSON log lines (request line, stock-change line)", ("observability.py", "logging/", "_log_change")),
+    ("bearer token lookup (accounts.user_for_token: ORM query, User object)", ("user_for_token",)),
+    ("sale + ledger statement (inventory._sell)", ("_sell (sweetshop",)),
+    ("commit (Session.commit)", ("commit (sqlalchemy/orm",)),
+    ("request body, validation, idempotency key, response JSON",
+     ("json_body", "clean_fields", "_idempotency_key", "sweet_json", "make_response", "jsonify")),
+    ("security headers", ("security.py",)),
+    ("session teardown and other Flask-SQLAlchemy", ("flask_sqlalchemy/", "scoping.py")),
+    ("Flask / Werkzeug request handling", ("flask/", "werkzeug/", "flask_login/", "flask_wtf/")),
+    ("gunicorn HTTP parsing and socket I/O", ("gunicorn/",)),
 ]
 
 
-def summarise_profile(stacks):
+def summarise_profile(stacks, rules, innermost):
     total = sum(stacks.values())
     buckets = Counter()
-    inclusive = Counter()
     for stack, count in stacks.items():
         frames = stack.split(";")
-        for frame in reversed(frames):
-            bucket = next((name for name, marks in PROFILE_BUCKETS if any(m in frame for m in marks)),
-                          None)
-            if bucket:
-                buckets[bucket] += count
-                break
+        if innermost:
+            owner = next((name for frame in reversed(frames) for name, marks in rules
+                          if any(mark in frame for mark in marks)), None)
         else:
-            buckets["other (interpreter, stdlib)"] += count
-        for frame in set(frames):
-            if "sweetshop/" in frame or "reference.py" in frame:
-                inclusive[re.sub(r":\d+\)", ")", frame)] += count
-    return {"samples": total,
-            "buckets": [(name, 100 * n / total) for name, n in buckets.most_common()],
-            "functions": [(name, 100 * n / total) for name, n in inclusive.most_common(12)]}
+            owner = next((name for name, marks in rules
+                          if any(mark in frame for frame in frames for mark in marks)), None)
+        buckets[owner or "other (interpreter, stdlib)"] += count
+    return {"samples": total, "buckets": [(name, 100 * n / total) for name, n in buckets.most_common()]}
 
 
 # --- catalogue at scale --------------------------------------------------------------------
@@ -431,8 +446,9 @@ def explain_catalogue(db):
     sys.path.insert(0, str(ROOT))
     from sqlalchemy.dialects import postgresql
 
+    from config import database_url
     from sweetshop import catalog, create_app
-    app = create_app()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(db.url)})
     cases = {"common name substring (name=mint)": {"name": "mint"},
              "rare name substring (name=4711)": {"name": "4711"},
              "category (category=toffee)": {"category": "toffee"},
@@ -460,9 +476,11 @@ def machine():
                                    "wrk": ["sh", "-c", "wrk --version 2>&1 | head -1"],
                                    "gunicorn": [sys.executable, "-m", "gunicorn", "--version"]}.items()}
     return (f"{os.cpu_count()} × {cpu}, {memory} GiB RAM, Linux {platform.release()}, "
-            f"Python {platform.python_version()}, {versions['PostgreSQL']} (fsync and synchronous_commit on), "
-            f"{versions['gunicorn']}, {versions['wrk'].split(' Copyright')[0]}; load average at start "
-            f"{os.getloadavg()[0]:.2f} (other engineers' test suites share these 2 cores)")
+            f"Python {platform.python_version()}, {versions['PostgreSQL']} "
+            "(fsync and synchronous_commit on), "
+            f"{versions['gunicorn']}, {versions['wrk'].split(' Copyright')[0]}; 1-minute load average "
+            f"{LOAD['start']:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (other engineers' "
+            "test suites share these 2 cores)")
 
 
 def fmt(value, digits=0):
@@ -470,7 +488,8 @@ def fmt(value, digits=0):
 
 
 def purchase_table(results, reference):
-    lines = ["| variant | req/s (median) | each round | p50 ms | p99 ms | non-2xx | stock = ledger = 200s | vs (a) |",
+    lines = ["| variant | req/s (median) | each round | p50 ms | p99 ms | non-2xx "
+             "| stock = ledger = 200s | vs (a) |",
              "|---|---:|---|---:|---:|---:|---|---:|"]
     for variant, stats in results.items():
         ledger = "yes" if stats["consistent"] else "**NO**"
@@ -521,7 +540,7 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
         "Not part of `make test`.",
         "",
         f"- **Run:** {started:%Y-%m-%d %H:%M} UTC, {args.rounds} rounds per comparison, variants alternating "
-        f"within each round (A B C D, A B C D, …), medians reported; {args.seconds} s per run "
+        f"within each round (A B C D E, A B C D E, …), medians reported; {args.seconds} s per run "
         f"({args.sweep_seconds} s in the sweep).",
         f"- **Machine:** {machine()}.",
         f"- **Server:** gunicorn, {WORKERS} sync workers, production settings (pool_pre_ping on), "
@@ -538,7 +557,9 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
         f"Sweetshop reaches **{ratio:.2f}×** the bare reference (a), "
         f"**{hot[SWEETSHOP]['rps'] / hot[PGBENCH]['rps']:.2f}×** pgbench's ceiling for the bare "
         f"statement (b) and **{hot[SWEETSHOP]['rps'] / hot[FOR_UPDATE]['rps']:.2f}×** the "
-        "`SELECT ... FOR UPDATE` design (c).",
+        "`SELECT ... FOR UPDATE` design (c). With identical lean code, the conditional UPDATE (d) does "
+        f"**{hot[LEAN]['rps'] / hot[FOR_UPDATE]['rps']:.2f}×** the FOR UPDATE version (c) on the hot row "
+        f"and {sweep[64][LEAN]['rps'] / sweep[64][FOR_UPDATE]['rps']:.2f}× at 64 connections.",
         "",
         f"## 1–2. Hot row: {CONNECTIONS} connections on one sweet, {args.seconds} s per run",
         "",
@@ -549,6 +570,8 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
         "prepared: the database's own ceiling for this row on this machine. "
         "(c) does Sweetshop's work (token, row, ledger) the earlier backend's way: `SELECT ... FOR UPDATE`, "
         "then an UPDATE of the value computed in Python, then the ledger row. "
+        "(d) is Sweetshop's SQL (conditional UPDATE and ledger row in one statement) in the same lean "
+        "code as (c): (d) against (c) is what the locking design alone buys. "
         "For pgbench, p50/p99 are per transaction from its log.",
         "",
         f"## 3. Spread: {CONNECTIONS} connections over {SPREAD_SWEETS:,} sweets",
@@ -564,7 +587,7 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
         "| connections | " + " | ".join(f"{name} req/s · p99 ms" for name in names) + " | Sweetshop / (a) |",
         "|---:|" + "---:|" * (len(names) + 1),
         *[f"| {c} | " + " | ".join(f"{fmt(sweep[c][n]['rps'])} · {sweep[c][n]['p99_ms']:.1f}"
-                                  for n in names)
+                                   for n in names)
           + f" | {sweep[c][SWEETSHOP]['rps'] / sweep[c][BARE]['rps']:.2f}× |" for c in SWEEP],
         "",
         f"## 5. Catalogue at scale: {CATALOGUE_SWEETS:,} sweets",
@@ -588,20 +611,31 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
     for label, plan in plans.items():
         out += [f"{label}:", "", "```", plan, "```", ""]
     if prof:
-        out += ["## Profile: where a Sweetshop worker's time goes",
+        out += ["## Profile: where the time goes",
                 "",
-                f"py-spy sampled one of the {WORKERS} workers during a {CONNECTIONS}-connection hot-row run "
-                f"({prof['samples']:,} samples, idle time included; buckets by the innermost matching frame):",
+                "Python CPU per purchase request, measured in one process through Flask's test client "
+                "(no HTTP server, no concurrency; `bench/cpu_per_request.py`, each app twice, alternating):",
                 "",
-                "| where | share of wall time |", "|---|---:|",
-                *[f"| {name} | {share:.1f} % |" for name, share in prof["buckets"]],
+                "| app | wall µs per request | Python CPU µs per request |", "|---|---:|---:|",
+                *[f"| {name} | {wall:.0f} | {cpu:.0f} |" for name, wall, cpu in prof["per_request"]],
                 "",
-                "Inclusive share of the Sweetshop functions on the path:",
+                f"py-spy on one of the {WORKERS} Sweetshop workers during a {CONNECTIONS}-connection hot-row "
+                f"run, samples where the worker was not blocked ({prof['cpu']['samples']:,}: running, or "
+                "runnable and waiting for one of the 2 cores), each charged to the outermost piece of work "
+                "it belongs to:",
                 "",
-                "| function | inclusive |", "|---|---:|",
-                *[f"| `{name}` | {share:.1f} % |" for name, share in prof["functions"]],
+                "| CPU spent on | share |", "|---|---:|",
+                *[f"| {name} | {share:.1f} % |" for name, share in prof["cpu"]["buckets"]],
+                "",
+                f"The same worker's wall time ({prof['wall']['samples']:,} samples, idle included; "
+                "innermost matching frame):",
+                "",
+                "| wall time in | share |", "|---|---:|",
+                *[f"| {name} | {share:.1f} % |" for name, share in prof["wall"]["buckets"]],
                 ""]
     out += ["## Exact commands", "", "```", "make bench      # = .venv/bin/python bench/run.py",
+            "# wrk gets BENCH_TOKEN (a customer's bearer token), BENCH_PATH, and BENCH_SWEETS=first:count "
+            "for the spread",
             *commands.values(), "```", ""]
     kept = ""
     if REPORT.exists() and KEEP_MARKER in REPORT.read_text():
@@ -616,7 +650,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="per hot-row and spread run")
-    parser.add_argument("--sweep-seconds", type=int, default=5)
+    parser.add_argument("--sweep-seconds", type=int, default=4)
     parser.add_argument("--catalogue-seconds", type=int, default=4)
     parser.add_argument("--only", choices=["hot", "catalogue"], help="one part, for development; no report")
     args = parser.parse_args()
@@ -624,7 +658,12 @@ def main():
         if run(["sh", "-c", f"command -v {tool}"], 10).returncode != 0:
             sys.exit(f"make bench needs {tool} on PATH (Debian: apt-get install wrk postgresql-client)")
     sys.path.insert(0, str(BENCH))
+    # Stopped by a signal, still stop the servers and drop the database (the finally below);
+    # a shell's background job starts with SIGINT ignored, so install both handlers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("make bench: terminated"))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = datetime.now(timezone.utc)
+    LOAD["start"] = os.getloadavg()[0]
     db = Database()
     shop = None
     try:
@@ -649,7 +688,12 @@ def main():
                          rounds_of(shop, f"sweep c={c}", VARIANTS, c, args.sweep_seconds,
                                    args.rounds).items()} for c in SWEEP}
             log("profile")
-            prof = profile(shop, 8)
+            wall, cpu = profile(shop, 8, idle=True), profile(shop, 8, idle=False)
+            prof = wall and cpu and {"wall": summarise_profile(wall, WALL_BUCKETS, innermost=True),
+                                     "cpu": summarise_profile(cpu, CPU_OWNERS, innermost=False)}
+            log("Python CPU per request, in process")
+            from cpu_per_request import measure as measure_cpu
+            prof = prof and dict(prof, per_request=measure_cpu())
         log(f"catalogue: loading {CATALOGUE_SWEETS:,} sweets")
         from catalogue import load_sweets
         with db.conn.cursor() as cursor:
