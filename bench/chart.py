@@ -15,12 +15,12 @@ def _nice_top(value):
     return step * 10
 
 
-def line_chart(title, x_label, y_label, xs, series, width=720, height=420):
+def line_chart(title, x_label, y_label, xs, series, width=800, height=420):
     """SVG text of one line per ``series`` item (name -> y values, one per x; None = no point).
 
     The x values are drawn evenly spaced (they are a doubling sweep), labelled as given.
     """
-    left, right, top, bottom = 70, 170, 40, 50
+    left, right, top, bottom = 70, 250, 40, 50
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice_top(max((y for ys in series.values() for y in ys if y is not None), default=1))
 
