@@ -479,8 +479,8 @@ def machine():
             f"Python {platform.python_version()}, {versions['PostgreSQL']} "
             "(fsync and synchronous_commit on), "
             f"{versions['gunicorn']}, {versions['wrk'].split(' Copyright')[0]}; 1-minute load average "
-            f"{LOAD['start']:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (other engineers' "
-            "test suites share these 2 cores)")
+            f"{LOAD['start']:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (anything else "
+            "running shares these 2 cores)")
 
 
 def fmt(value, digits=0):
