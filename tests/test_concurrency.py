@@ -4,38 +4,13 @@ Clients are threads in this process, each with its own connection; the server is
 several processes sharing one database, so the races are the real ones.
 """
 import random
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 
+from live_support import post, run_together
+
 pytestmark = pytest.mark.slow
-CLIENTS = 32
-
-
-def run_together(calls):
-    """Run the zero-argument ``calls`` from CLIENTS threads; the first wave is released at once.
-
-    Returns the results in order.
-    """
-    wave = min(len(calls), CLIENTS)
-    barrier = threading.Barrier(wave)
-
-    def start(numbered):
-        index, call = numbered
-        if index < wave:
-            barrier.wait(timeout=30)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        return list(pool.map(start, enumerate(calls)))
-
-
-def post(server, path, headers=None, **kwargs):
-    response = requests.post(server.base + path, headers=headers, timeout=60, **kwargs)
-    return response.status_code, response.json() if response.content else None
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,13 @@ spread over both instances, since neither keeps any state of its own between req
 """
 import os
 import random
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from sqlalchemy import create_engine, text
 
 from config import database_url
 from conftest import LiveServer, migrated_database, require_backend
+from live_support import post, run_together
 
 pytestmark = pytest.mark.slow
 
@@ -47,23 +45,6 @@ def hosts(tmp_path_factory):
                 os.unlink(server.log.name)
 
 
-def together(calls):
-    """Run each call from a thread of its own, all released at once; results in order."""
-    barrier = threading.Barrier(len(calls))
-
-    def start(call):
-        barrier.wait(timeout=30)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(start, calls))
-
-
-def post(server, path, headers=None, **kwargs):
-    response = requests.post(server.base + path, headers=headers, timeout=60, **kwargs)
-    return response.status_code, response.json() if response.content else None
-
-
 def new_sweet(shop, quantity):
     status, sweet = post(shop, "/api/sweets", shop.admin, json={
         "name": f"Scale {random.random()}", "category": "Scale", "price": 2, "quantity": quantity})
@@ -83,7 +64,7 @@ def test_exactly_k_of_m_purchases_succeed_across_hosts(hosts):
     sweet_id = new_sweet(hosts, 10)
     calls = [lambda i=i: post(hosts.hosts[i % 2], f"/api/sweets/{sweet_id}/purchase",
                               hosts.buyers[i % len(hosts.buyers)]) for i in range(40)]
-    statuses = [status for status, _ in together(calls)]
+    statuses = [status for status, _ in run_together(calls)]
     assert statuses.count(200) == 10 and statuses.count(400) == 30
     assert stock(hosts, sweet_id) == 0
     assert [kind for kind, _ in ledger(hosts, sweet_id)].count("purchase") == 10
@@ -100,7 +81,7 @@ def test_purchases_and_restocks_across_hosts_add_up(hosts):
         else:
             calls.append(lambda host=host, i=i: post(host, f"/api/sweets/{sweet_id}/purchase",
                                                      hosts.buyers[i % 6], json={"quantity": 1}))
-    results = together(calls)
+    results = run_together(calls)
     assert {status for status, _ in results} <= {200, 400}
     restocked = sum(2 for i, (status, _) in enumerate(results) if i % 3 == 0 and status == 200)
     sold = sum(1 for i, (status, _) in enumerate(results) if i % 3 != 0 and status == 200)
@@ -114,7 +95,7 @@ def test_one_username_registered_once_across_hosts(hosts):
     calls = [lambda i=i: post(hosts.hosts[i % 2], "/api/auth/register",
                               json={"username": "Twin" if i % 2 else "twin",
                                     "password": "long enough 1"}) for i in range(20)]
-    statuses = [status for status, _ in together(calls)]
+    statuses = [status for status, _ in run_together(calls)]
     assert statuses.count(201) == 1 and statuses.count(400) == 19
 
 
@@ -124,7 +105,7 @@ def test_an_idempotency_key_sells_once_across_hosts(hosts):
     headers = {**buyer, "Idempotency-Key": "order-7f3a"}
     calls = [lambda i=i: post(hosts.hosts[i % 2], f"/api/sweets/{sweet_id}/purchase", headers,
                               json={"quantity": 3}) for i in range(16)]
-    results = together(calls)
+    results = run_together(calls)
     assert all(status == 200 for status, _ in results), results
     assert all(body == results[0][1] for _, body in results)  # every copy reports the first sale
     assert results[0][1]["quantity"] == 47
