@@ -4,7 +4,6 @@ Fields are checked by the ``clean_*`` functions of ``rules`` through the ``Rule`
 adapter, so a sweet is valid on the admin pages exactly when it is valid in the API.
 """
 import secrets
-from decimal import Decimal
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField
@@ -32,13 +31,6 @@ class Rule:
             field.data = self.clean(value)
         except ValueError as error:
             raise StopValidation(str(error)) from None
-
-
-def clean_price_bound(value):
-    """A price filter: any amount a sweet's price could be compared with, from 0 to the maximum price."""
-    if not Decimal(0) <= value <= rules.PRICE_MAX:
-        raise ValueError(f"Must be from 0 to {rules.PRICE_MAX}.")
-    return value
 
 
 def _rule_message(clean, bad_value):
@@ -94,6 +86,9 @@ class BuyForm(FlaskForm):
     next = HiddenField()
 
 
+PRICE_BOUND = Rule(rules.clean_price_bound, parse=rules.parse_decimal)
+
+
 class SearchForm(FlaskForm):
     """The catalogue filters, read from the query string (a GET form: nothing to protect with CSRF)."""
 
@@ -103,10 +98,8 @@ class SearchForm(FlaskForm):
     name = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
                        render_kw={"maxlength": rules.NAME_MAX, "type": "search"})
     category = SelectField("Category", [Optional(), Rule(rules.check_plain_text)], validate_choice=False)
-    min_price = StringField("Min price", [Optional(), Rule(clean_price_bound, parse=rules.parse_decimal)],
-                            render_kw={"inputmode": "decimal"})
-    max_price = StringField("Max price", [Optional(), Rule(clean_price_bound, parse=rules.parse_decimal)],
-                            render_kw={"inputmode": "decimal"})
+    min_price = StringField("Min price", [Optional(), PRICE_BOUND], render_kw={"inputmode": "decimal"})
+    max_price = StringField("Max price", [Optional(), PRICE_BOUND], render_kw={"inputmode": "decimal"})
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)

@@ -92,6 +92,22 @@ def clean_price(value):
     return value.quantize(CENT)
 
 
+PRICE_BOUND_MAX = Decimal("1e9")
+
+
+def clean_price_bound(value):
+    """A price filter (min or max): from 0 up, in whole cents.
+
+    Cents, because prices are; and a bound like 1e-999999 would overflow PostgreSQL's numeric.
+    """
+    value = to_decimal(value)
+    if not 0 <= value <= PRICE_BOUND_MAX:
+        raise ValueError(f"Must be a number from 0 to {PRICE_BOUND_MAX:f}.")
+    if value.quantize(CENT) != value:
+        raise ValueError("Must have at most 2 decimal places.")
+    return value
+
+
 def clean_count(value, low, high):
     """A whole number from ``low`` to ``high``; ``1.5``, ``"2"`` and ``true`` are refused."""
     if isinstance(value, bool) or not isinstance(value, int):

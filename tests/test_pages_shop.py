@@ -54,6 +54,19 @@ def test_a_bad_price_filter_is_explained_next_to_the_field_and_kept(pages):
     assert field_error(page, "min_price") == "Must not be more than the max price."
 
 
+def test_price_filters_follow_the_api_rule(pages):
+    """One rule for price bounds: fractions of a cent are refused (1e-999999 once crashed PostgreSQL)."""
+    pages.sweet("Fudge", price="2.10")
+    for bound in ("1e-999999", "0.001"):
+        page = pages.client.get(f"/?min_price={bound}")
+        assert page.status_code == 200
+        assert field_error(page, "min_price") == "Must have at most 2 decimal places."
+        assert cards(page) == ["Fudge"]
+    api = pages.client.get("/api/sweets/search?min_price=0.001")
+    assert api.status_code == 422 and api.json["errors"]["min_price"] == [
+        "Must have at most 2 decimal places."]
+
+
 def test_catalogue_pages(pages):
     pages.app.config["CATALOGUE_PAGE_SIZE"] = 2
     for number in range(5):

@@ -9,7 +9,7 @@ from flask import abort, g, request
 
 from .. import accounts
 from ..errors import ValidationError
-from ..rules import CENT, parse_decimal
+from ..rules import clean_price_bound, parse_decimal
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
@@ -69,12 +69,7 @@ def query_price(name):
     if text is None or not text.strip():
         return None
     try:
-        value = parse_decimal(text)
-        if value < 0 or value > Decimal("1e9"):
-            raise ValueError("Must be a number from 0 to 1000000000.")
-        # Prices are whole cents; a bound like 1e-999999 also overflows PostgreSQL's numeric.
-        if value.quantize(CENT) != value:
-            raise ValueError("Must have at most 2 decimal places.")
+        value = clean_price_bound(parse_decimal(text))
     except ValueError as error:
         raise ValidationError({name: [str(error)]}) from None
     return value

@@ -1,7 +1,7 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
-from ..rules import (CATEGORY_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PRICE_MAX,
+from ..rules import (CATEGORY_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX,
                      PURCHASE_MAX, RESTOCK_MAX, INITIAL_STOCK_MAX)
 
 
@@ -55,7 +55,7 @@ PLAIN_TEXT = rf"^{_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_CHAR}*$"
 NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": PLAIN_TEXT}
 CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX, "pattern": PLAIN_TEXT}
 # Price filters are prices too: at most 2 decimals.
-PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": 1_000_000_000, "multipleOf": 0.01}
+PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": float(PRICE_BOUND_MAX), "multipleOf": 0.01}
 
 SCHEMAS = {
     "Error": {
