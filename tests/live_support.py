@@ -1,4 +1,5 @@
 """Helpers for tests that load a live server from many client threads at once."""
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,3 +30,12 @@ def post(server, path, headers=None, **kwargs):
     """POST to a live server: ``(status, JSON body or None)``."""
     response = requests.post(server.base + path, headers=headers, timeout=60, **kwargs)
     return response.status_code, response.json() if response.content else None
+
+
+def new_sweet(server, quantity, category="Race"):
+    """A fresh sweet with ``quantity`` in stock, added by ``server.admin``; returns its id."""
+    status, sweet = post(server, "/api/sweets", server.admin, json={
+        "name": f"{category} {random.random()}", "category": category, "price": 1.25,
+        "quantity": quantity})
+    assert status == 201
+    return sweet["id"]

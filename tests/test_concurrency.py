@@ -8,7 +8,7 @@ import random
 import pytest
 from sqlalchemy import create_engine, text
 
-from live_support import post, run_together
+from live_support import new_sweet, post, run_together
 
 pytestmark = pytest.mark.slow
 
@@ -27,13 +27,6 @@ def shop(live_server):
     live_server.sql = sql
     yield live_server
     engine.dispose()
-
-
-def new_sweet(shop, quantity):
-    status, sweet = post(shop, "/api/sweets", shop.admin, json={
-        "name": f"Race {random.random()}", "category": "Race", "price": 1.25, "quantity": quantity})
-    assert status == 201
-    return sweet["id"]
 
 
 def stock_and_ledger(shop, sweet_id):

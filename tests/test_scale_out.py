@@ -4,14 +4,13 @@ Every SPEC section 5 guarantee and the Idempotency-Key guarantee must hold with 
 spread over both instances, since neither keeps any state of its own between requests.
 """
 import os
-import random
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from config import database_url
 from conftest import LiveServer, migrated_database, require_backend
-from live_support import post, run_together
+from live_support import new_sweet, post, run_together
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +44,6 @@ def hosts(tmp_path_factory):
                 os.unlink(server.log.name)
 
 
-def new_sweet(shop, quantity):
-    status, sweet = post(shop, "/api/sweets", shop.admin, json={
-        "name": f"Scale {random.random()}", "category": "Scale", "price": 2, "quantity": quantity})
-    assert status == 201
-    return sweet["id"]
-
-
 def ledger(shop, sweet_id):
     return shop.sql("SELECT kind, change FROM stock_movements WHERE sweet_id = :id", id=sweet_id)
 
@@ -61,7 +53,7 @@ def stock(shop, sweet_id):
 
 
 def test_exactly_k_of_m_purchases_succeed_across_hosts(hosts):
-    sweet_id = new_sweet(hosts, 10)
+    sweet_id = new_sweet(hosts, 10, "Scale")
     calls = [lambda i=i: post(hosts.hosts[i % 2], f"/api/sweets/{sweet_id}/purchase",
                               hosts.buyers[i % len(hosts.buyers)]) for i in range(40)]
     statuses = [status for status, _ in run_together(calls)]
@@ -71,7 +63,7 @@ def test_exactly_k_of_m_purchases_succeed_across_hosts(hosts):
 
 
 def test_purchases_and_restocks_across_hosts_add_up(hosts):
-    sweet_id = new_sweet(hosts, 20)
+    sweet_id = new_sweet(hosts, 20, "Scale")
     calls = []
     for i in range(60):
         host = hosts.hosts[i % 2]
@@ -100,7 +92,7 @@ def test_one_username_registered_once_across_hosts(hosts):
 
 
 def test_an_idempotency_key_sells_once_across_hosts(hosts):
-    sweet_id = new_sweet(hosts, 50)
+    sweet_id = new_sweet(hosts, 50, "Scale")
     buyer = hosts.buyers[0]
     headers = {**buyer, "Idempotency-Key": "order-7f3a"}
     calls = [lambda i=i: post(hosts.hosts[i % 2], f"/api/sweets/{sweet_id}/purchase", headers,
