@@ -376,7 +376,8 @@ WALL_BUCKETS = [
 CPU_OWNERS = [
     ("Flask-Limiter's per-request hooks (login throttling's limiter)", ("flask_limiter/",)),
     ("JSON log lines (request line, stock-change line)", ("observability.py", "logging/", "_log_change")),
-    ("bearer token lookup (accounts.user_for_token: ORM query, User object)", ("user_for_token",)),
+    ("bearer token lookup (accounts.user_for_token: pool checkout, pre-ping, token-and-user query)",
+     ("user_for_token",)),
     ("sale + ledger statement (inventory._sell)", ("_sell (sweetshop",)),
     ("commit (Session.commit)", ("commit (sqlalchemy/orm",)),
     ("request body, validation, idempotency key, response JSON",

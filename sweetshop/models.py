@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -71,8 +71,11 @@ class StockMovement(db.Model):
 
     __tablename__ = "stock_movements"
     __table_args__ = (
-        # One purchase per user and Idempotency-Key; NULL keys never collide.
-        Index("uq_stock_movements_user_key", "user_id", "idempotency_key", unique=True),
+        # One purchase per user and Idempotency-Key. Partial: rows without a key (restocks,
+        # keyless purchases) have nothing to guard, so they cost the index nothing.
+        Index("uq_stock_movements_user_key", "user_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL"),
+              sqlite_where=text("idempotency_key IS NOT NULL")),
         Index("ix_stock_movements_sweet_id_id", "sweet_id", "id"),
     )
 

@@ -76,10 +76,12 @@ def _start():
 
 def _user_id():
     """The id of the user this request acted for, read without touching the database."""
-    user = g.get("user") or g.get("_login_user")  # API bearer user, or Flask-Login's page user
-    # After a commit the user object is expired, and reading ``user.id`` would query the
-    # database again: no use when logging a 503 because the database is down.
-    state = inspect(user, raiseerr=False) if user is not None else None
+    api_user = g.get("user")  # the bearer token's owner: a plain row
+    if api_user is not None:
+        return api_user.id
+    # Flask-Login's page user. After a commit it is expired, and reading ``user.id`` would
+    # query the database again: no use when logging a 503 because the database is down.
+    state = inspect(g.get("_login_user"), raiseerr=False)
     if state is None or state.identity is None:
         return None  # nobody, or the anonymous user
     return state.identity[0]

@@ -106,3 +106,13 @@ def test_downgrade_to_base_and_upgrade_again(migrated):
         connection.execute(text("DROP INDEX ix_stock_movements_sweet_id_id"))
     with migrated.connect() as connection:
         assert [diff[0] for diff in schema_differences(connection)] == ["add_index"]
+
+
+def test_idempotency_index_covers_only_keyed_rows(migrated):
+    """Migration 0003: the unique (user, key) index is partial, so keyless rows skip it."""
+    with migrated.connect() as connection:
+        index = next(index for index in inspect(connection).get_indexes("stock_movements")
+                     if index["name"] == "uq_stock_movements_user_key")
+    assert index["unique"] and index["column_names"] == ["user_id", "idempotency_key"]
+    where = index["dialect_options"][f"{migrated.dialect.name}_where"]
+    assert str(where).lower().replace("(", "").replace(")", "") == "idempotency_key is not null"
