@@ -161,3 +161,19 @@ def test_the_api_ignores_the_page_session_cookie(api, client):
     assert client.get("/purchases").status_code == 200  # the session works for pages
     assert client.get("/api/auth/me").status_code == 401
     assert client.get("/api/purchases").status_code == 401
+
+
+def test_api_clients_without_a_cookie_get_none_and_pages_still_keep_a_session(api, client):
+    """The session interface skips its setup when no cookie is sent (sweetshop.CookieSessionInterface)."""
+    headers = api.user("alice")
+    sweet = api.sweet()
+    client.delete_cookie("session")
+    for response in (client.get("/api/auth/me", headers=headers),
+                     client.post(f"/api/sweets/{sweet['id']}/purchase", headers=headers, json={}),
+                     client.get("/api/sweets")):
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" in response.headers.get("Vary", "")  # as Flask marks a session it looked at
+    login = client.post("/login", data={"username": "alice", "password": TEST_PASSWORD})
+    assert login.status_code == 302 and "session=" in login.headers["Set-Cookie"]
+    assert client.get("/purchases").status_code == 200  # the cookie carries the login
