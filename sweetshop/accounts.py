@@ -111,8 +111,8 @@ def issue_token(user):
 
 
 # Built once: every authenticated API request runs it. Plain columns, not a ``User``
-# object: the API needs only these, and loading an ORM object (and expiring it at the
-# commit) would cost the hottest path more Python time than the query itself.
+# object: the API needs only these, and building an ORM object (then expiring it at the
+# commit) is Python work the hottest path can do without.
 _users, _tokens = User.__table__, ApiToken.__table__
 _TOKEN_OWNER = (select(_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin)
                 .join(_tokens, _tokens.c.user_id == _users.c.id)
