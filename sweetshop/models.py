@@ -62,6 +62,9 @@ class Sweet(db.Model):
     archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
+_KEYED = text("idempotency_key IS NOT NULL")
+
+
 class StockMovement(db.Model):
     """One row of the stock ledger: every change of a sweet's quantity, signed.
 
@@ -74,8 +77,7 @@ class StockMovement(db.Model):
         # One purchase per user and Idempotency-Key. Partial: rows without a key (restocks,
         # keyless purchases) have nothing to guard, so they cost the index nothing.
         Index("uq_stock_movements_user_key", "user_id", "idempotency_key", unique=True,
-              postgresql_where=text("idempotency_key IS NOT NULL"),
-              sqlite_where=text("idempotency_key IS NOT NULL")),
+              postgresql_where=_KEYED, sqlite_where=_KEYED),
         Index("ix_stock_movements_sweet_id_id", "sweet_id", "id"),
     )
 
