@@ -15,17 +15,19 @@ $(BIN)/activate: setup.cfg pyproject.toml
 
 install: $(BIN)/activate
 
+# Development settings (a fixed, public SECRET_KEY): production is the app's default.
+run: export SWEETSHOP_CONFIG = development
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install
-	$(BIN)/flake8 sweetshop tests config.py wsgi.py
+	$(BIN)/flake8 sweetshop tests wsgi.py
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/flake8 sweetshop tests config.py wsgi.py
+	$(BIN)/flake8 sweetshop tests wsgi.py
 
 # PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
 # on PATH. About 13 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.

@@ -27,7 +27,7 @@ def measure(requests=REQUESTS, profile=False):
         db.connect()
         run.flask(db, "db", "upgrade")
         os.environ.update(run.app_env(db))
-        from config import database_url
+        from sweetshop.config import database_url
         from sweetshop import accounts, create_app
         url = database_url(db.url)  # explicit: settings read at import may name another database
         app = create_app({"PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "SQLALCHEMY_DATABASE_URI": url})

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from flask import Flask, request
 from sqlalchemy import create_engine, text
 
-from config import CONFIGS
+from sweetshop import config
 
 TOKEN_USER = text("SELECT user_id FROM api_tokens WHERE token_hash = :digest AND expires_at > :now")
 CONDITIONAL_UPDATE = text(
@@ -57,9 +57,10 @@ def _sweet(id_, name, category, price, quantity):
             "quantity": quantity}
 
 
-settings = CONFIGS["production"]
-engine = create_engine(settings.SQLALCHEMY_DATABASE_URI, **settings.SQLALCHEMY_ENGINE_OPTIONS)
 app = Flask(__name__)
+config.load(app.config)  # the shop's settings, read from the environment as the shop reads them
+engine = create_engine(config.database_url(app.config["SQLALCHEMY_DATABASE_URI"]),
+                       **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
 
 
 @app.post("/api/sweets/<int:sweet_id>/purchase")

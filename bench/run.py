@@ -461,7 +461,7 @@ def explain_catalogue(db):
     sys.path.insert(0, str(ROOT))
     from sqlalchemy.dialects import postgresql
 
-    from config import database_url
+    from sweetshop.config import database_url
     from sweetshop import catalog, create_app
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url(db.url)})
     cases = {"common name substring (name=mint)": {"name": "mint"},

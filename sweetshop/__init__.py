@@ -9,9 +9,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from config import CONFIGS, database_url
-
-from . import cli, handlers, observability, request_limits, security, throttle
+from . import cli, config, handlers, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -47,10 +45,13 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 
 def create_app(test_config=None):
-    """Build the app. ``test_config`` (a dict) overrides the settings after the environment's."""
+    """Build the app from the environment as it is now (see ``sweetshop.config``); ``test_config``
+    (a dict) overrides the settings after the environment's.
+
+    :raise RuntimeError: no ``SECRET_KEY``, or an unknown ``SWEETSHOP_CONFIG``.
+    """
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_object(CONFIGS[os.environ.get("SWEETSHOP_CONFIG", "development")])
-    app.config.from_prefixed_env("SWEETSHOP")
+    config.load(app.config)
     if test_config:
         app.config.from_mapping(test_config)
     check_settings(app)
@@ -71,9 +72,10 @@ def create_app(test_config=None):
 def check_settings(app):
     """Fail fast on a missing secret; fill in the embedded SQLite default."""
     if not app.config.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
-    # Again here, for URLs set by SWEETSHOP_SQLALCHEMY_DATABASE_URI or test_config.
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
+        raise RuntimeError(
+            "SECRET_KEY must be set (environment variable SECRET_KEY): it signs session cookies and "
+            f"CSRF tokens. Make one with: export SECRET_KEY=\"$({config.GENERATE_SECRET})\"")
+    app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "sweetshop.sqlite")

@@ -14,7 +14,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from config import database_url
+from sweetshop.config import database_url
 from sweetshop import create_app
 from sweetshop.extensions import db
 
@@ -25,6 +25,9 @@ BACKENDS = ["sqlite", "postgresql"]
 TEST_PASSWORD = "correct horse 1"
 # Cheap hashing for test users; production strength has its own test.
 CHEAP_HASH = "pbkdf2:sha256:1000"
+# Production is the app's default; in-process tests ask for the testing settings explicitly
+# (live servers run production settings, see server_env).
+os.environ["SWEETSHOP_CONFIG"] = "testing"
 
 
 def _postgres_error():
@@ -91,7 +94,6 @@ def app(backend, tmp_path, request):
         url = f"sqlite:///{tmp_path}/test.sqlite"
     else:
         url = request.getfixturevalue("postgres_schema_url")
-    os.environ.setdefault("SWEETSHOP_CONFIG", "testing")
     app = create_app({
         "TESTING": True, "SECRET_KEY": "testing", "SQLALCHEMY_DATABASE_URI": url,
         "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False,

@@ -1,4 +1,5 @@
-"""Settings: the production secret check, database URLs as operators write them, the SQLite default."""
+"""Settings: production by default, read when the app is made, the secret check, database URLs as
+operators write them, the SQLite default."""
 import os
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 
-from config import database_url
+from sweetshop.config import database_url
 from conftest import ROOT, fresh_database, require_backend
 from sweetshop import create_app
 from sweetshop.extensions import db
@@ -24,14 +25,60 @@ def run_python(code, **env_changes):
 
 # --- SECRET_KEY --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("environment", [None, "production"])
 @pytest.mark.parametrize("secret", [None, ""])
-def test_production_refuses_to_start_without_a_secret_key(tmp_path, secret):
-    env = {"SWEETSHOP_CONFIG": "production", "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"}
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, secret, environment):
+    """Production is also what runs when SWEETSHOP_CONFIG is not set at all."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"}
+    if environment is not None:
+        env["SWEETSHOP_CONFIG"] = environment
     if secret is not None:
         env["SECRET_KEY"] = secret
     result = run_python("import wsgi", **env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+    # ... and says how to make one.
+    assert "python -c 'import secrets; print(secrets.token_hex(32))'" in result.stderr
+
+
+def test_without_sweetshop_config_the_settings_are_production_read_when_the_app_is_made(
+        monkeypatch, tmp_path):
+    monkeypatch.delenv("SWEETSHOP_CONFIG")
+    monkeypatch.delenv("SWEETSHOP_SECRET_KEY", raising=False)
+    monkeypatch.delenv("SWEETSHOP_SQLALCHEMY_DATABASE_URI", raising=False)
+    # Set after every import: only create_app() reads the environment.
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://shop@db.internal/sweetshop")
+    app = create_app()
+    assert app.config["CONFIG"] == "production"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SECRET_KEY"] == "from-the-environment"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://shop@db.internal/sweetshop"
+
+
+def test_a_sweetshop_name_wins_over_the_conventional_one(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "conventional")
+    monkeypatch.setenv("SWEETSHOP_SECRET_KEY", "specific")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/conventional.sqlite")
+    monkeypatch.setenv("SWEETSHOP_SQLALCHEMY_DATABASE_URI", f"sqlite:///{tmp_path}/specific.sqlite")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "specific"
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/specific.sqlite"
+
+
+def test_development_must_be_asked_for_and_keeps_its_public_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("SWEETSHOP_CONFIG", "development")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SWEETSHOP_SECRET_KEY", raising=False)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    assert app.config["SECRET_KEY"] == "dev-only-not-secret"
+    assert not app.config.get("SESSION_COOKIE_SECURE")
+
+
+def test_an_unknown_environment_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("SWEETSHOP_CONFIG", "prod")
+    with pytest.raises(RuntimeError, match="must be one of development, testing, production, not 'prod'"):
+        create_app()
 
 
 def test_production_starts_with_a_secret_key(tmp_path):

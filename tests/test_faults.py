@@ -21,7 +21,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from config import database_url
+from sweetshop.config import database_url
 from conftest import (BACKENDS, LiveServer, flask_cli, free_port, migrated_database,
                       require_backend, server_env)
 

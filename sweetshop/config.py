@@ -1,10 +1,18 @@
-"""Settings for each environment, read from the process environment.
+"""Settings: the defaults of each environment, and how the factory reads the process environment.
 
-Pick one with SWEETSHOP_CONFIG=development|testing|production (default development).
-Any setting below can also be overridden with an environment variable named
-SWEETSHOP_<SETTING>, for example SWEETSHOP_TOKEN_TTL_SECONDS=3600.
+This module holds defaults only and reads nothing at import; :func:`load` is called by
+``create_app()``, so an app made after a change to the environment sees the change. There
+is one naming scheme: a setting ``NAME`` below is read from ``SWEETSHOP_<NAME>`` (for
+example ``SWEETSHOP_TOKEN_TTL_SECONDS=3600``). Two are also read under the names every host
+and tool uses for them: ``SECRET_KEY`` and ``DATABASE_URL`` (for ``SQLALCHEMY_DATABASE_URI``);
+the ``SWEETSHOP_`` name wins when both are set. ``SWEETSHOP_CONFIG`` picks the environment:
+``production`` (the default), ``development`` or ``testing``.
 """
 import os
+
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"
+# Setting -> the conventional environment variable also read for it.
+CONVENTIONAL_NAMES = {"SECRET_KEY": "SECRET_KEY", "SQLALCHEMY_DATABASE_URI": "DATABASE_URL"}
 
 
 def database_url(url):
@@ -22,9 +30,9 @@ def database_url(url):
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SECRET_KEY = None  # required in production
     # None means "SQLite in the instance folder", resolved by the factory.
-    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
     # OWASP ASVS: pbkdf2-sha256 with at least 600,000 iterations.
@@ -56,7 +64,7 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = "dev-only-not-secret"
 
 
 class TestingConfig(Config):
@@ -76,3 +84,20 @@ CONFIGS = {
     "testing": TestingConfig,
     "production": ProductionConfig,
 }
+
+
+def load(settings):
+    """Fill ``settings`` (a Flask ``Config``) from the environment chosen by ``SWEETSHOP_CONFIG``,
+    then from the conventional variables, then from every ``SWEETSHOP_<NAME>``.
+
+    :raise RuntimeError: ``SWEETSHOP_CONFIG`` names no environment.
+    """
+    name = os.environ.get("SWEETSHOP_CONFIG", "production")
+    if name not in CONFIGS:
+        raise RuntimeError(f"SWEETSHOP_CONFIG must be one of {', '.join(CONFIGS)}, not {name!r}")
+    settings.from_object(CONFIGS[name])
+    settings["CONFIG"] = name  # the setting SWEETSHOP_CONFIG names, as the scheme says
+    for setting, variable in CONVENTIONAL_NAMES.items():
+        if os.environ.get(variable):
+            settings[setting] = os.environ[variable]
+    settings.from_prefixed_env("SWEETSHOP")
