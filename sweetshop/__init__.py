@@ -7,6 +7,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
 from . import cli, config, handlers, observability, request_limits, security, throttle
@@ -66,7 +67,25 @@ def create_app(test_config=None):
     handlers.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    trust_proxies(app)
     return app
+
+
+def trust_proxies(app):
+    """Behind ``TRUSTED_PROXIES`` proxies, take the client's address and scheme from the headers
+    they append, so the login throttle and the request log see the client, not the balancer.
+
+    Only X-Forwarded-For and X-Forwarded-Proto are trusted: a proxy that forwards the Host
+    header as the client sent it (nginx's ``$host``, cloud balancers) needs no X-Forwarded-Host,
+    and trusting a header the proxy does not set would let any client choose it.
+
+    :raise RuntimeError: ``TRUSTED_PROXIES`` is not a whole number of at least 0.
+    """
+    count = app.config["TRUSTED_PROXIES"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise RuntimeError(f"TRUSTED_PROXIES must be a whole number of proxies (0 or more), not {count!r}")
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
 
 
 def check_settings(app):

@@ -42,6 +42,9 @@ class Config:
 
     MAX_CONTENT_LENGTH = 64 * 1024
     LOG_LEVEL = "INFO"
+    # How many proxies in front of the app append to X-Forwarded-For / X-Forwarded-Proto.
+    # 0: none, so those headers come from the client and are ignored.
+    TRUSTED_PROXIES = 0
 
     # Failed-login throttle (sweetshop/throttle.py). memory:// is per process; in production
     # use redis://host:6379/0 so every worker and host shares the counters.
