@@ -1,38 +1,55 @@
-# Sweetshop: `make run` serves the shop on http://127.0.0.1:5000, `make test` runs every test.
+# Sweetshop: `make run` serves the shop on http://127.0.0.1:5000 (development settings),
+# `make serve` runs it as production does, `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app sweetshop
-PORT ?= 5000
+# Every install is held to the versions the tests last ran with (README: "Pinned versions").
+PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
+RUN_PORT ?= 5000
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-test run serve test lint bench clean
 
-$(BIN)/activate: setup.cfg pyproject.toml
+# What serving needs, and nothing else.
+$(BIN)/activate: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP_INSTALL) -e .
 	touch $(BIN)/activate
 
+# The test tools on top.
+$(VENV)/.test-tools: $(BIN)/activate
+	$(PIP_INSTALL) -e '.[test]'
+	touch $@
+
 install: $(BIN)/activate
+
+install-test: $(VENV)/.test-tools
 
 # Development settings (a fixed, public SECRET_KEY): production is the app's default.
 run: export SWEETSHOP_CONFIG = development
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(FLASK) run --host 127.0.0.1 --port $(RUN_PORT)
 
-test: install
-	$(BIN)/flake8 sweetshop tests wsgi.py
+# The README's production recipe: SECRET_KEY, DATABASE_URL (default SQLite in instance/) and
+# PORT (default 8000), HOST (default 0.0.0.0), WEB_CONCURRENCY (default 4) from the environment.
+serve: install
+	$(FLASK) db upgrade
+	exec $(BIN)/python -m sweetshop.serve
+
+test: install-test
+	$(BIN)/flake8 sweetshop tests bench wsgi.py
 	$(BIN)/pytest
 
-lint: install
-	$(BIN)/flake8 sweetshop tests wsgi.py
+lint: install-test
+	$(BIN)/flake8 sweetshop tests bench wsgi.py
 
 # PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
 # on PATH. About 13 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
-bench: install
-	$(BIN)/pip install --quiet -e '.[bench]'
+bench: install-test
+	$(PIP_INSTALL) -e '.[bench]'
 	$(BIN)/python bench/run.py
 
 clean:

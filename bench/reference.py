@@ -10,7 +10,7 @@ the locking design.
 
 Both use the shop's own settings (database URL, engine options such as pool_pre_ping),
 so the only difference from Sweetshop is the code on the path. Serve with
-``gunicorn bench.reference:app`` (the runner sets DATABASE_URL).
+``granian --interface wsgi bench.reference:app`` (the runner sets DATABASE_URL).
 """
 import hashlib
 from datetime import datetime, timezone

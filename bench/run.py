@@ -2,10 +2,11 @@
 
 Everything runs in one go on this machine against a throwaway PostgreSQL database that is
 created here and dropped at the end: Sweetshop and the benchmark-only references
-(bench/reference.py) under gunicorn, wrk as the load generator, pgbench for the database's
-own ceiling. Comparisons alternate (A B C D E, A B C D E, ...) so drift hits all alike, and
-every number reported is the median of the rounds. The results go to docs/BENCHMARKS.md
-(the hand-written analysis at its end is kept) and the sweep chart to docs/bench-sweep.svg.
+(bench/reference.py) under the shop's production server (granian, sweetshop/serve.py), wrk as
+the load generator, pgbench for the database's own ceiling. Comparisons alternate (A B C D E,
+A B C D E, ...) so drift hits all alike, and every number reported is the median of the
+rounds. The results go to docs/BENCHMARKS.md (the hand-written analysis at its end is kept)
+and the sweep chart to docs/bench-sweep.svg.
 """
 import argparse
 import json
@@ -127,32 +128,39 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Gunicorn:
-    """``WORKERS`` sync workers serving ``app`` on a free port of 127.0.0.1."""
+class Server:
+    """``WORKERS`` worker processes serving ``app`` on a free port of 127.0.0.1: Sweetshop as
+    production runs it (``python -m sweetshop.serve``), a reference app under granian with the
+    same options (WSGI, one thread per worker)."""
 
     def __init__(self, db, app):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        args = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-                "--bind", f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5", app]
-        commands.setdefault("gunicorn", "gunicorn " + shlex.join(args[3:]))
+        if app == "sweetshop":
+            args = [sys.executable, "-m", "sweetshop.serve"]
+        else:
+            args = [sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws",
+                    "--workers", str(WORKERS), "--blocking-threads", "1", "--host", "127.0.0.1",
+                    "--port", str(self.port), app]
+        commands.setdefault(app, shlex.join(args[1:]))
         # A file, not a pipe: the shop logs a line per request, and a pipe nobody reads
         # would fill up and stall the workers.
         self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-bench-", suffix=".log")
         self.log_offset = 0
-        self.process = subprocess.Popen(args, cwd=ROOT, env=app_env(db), stdout=subprocess.DEVNULL,
-                                        stderr=self.log)
+        env = dict(app_env(db), HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY=str(WORKERS))
+        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                sys.exit(f"gunicorn {app} exited:\n{Path(self.log.name).read_text()[-3000:]}")
+                sys.exit(f"{app} exited:\n{Path(self.log.name).read_text()[-3000:]}")
             try:
                 requests.get(self.base + "/api/health", timeout=5)
+                time.sleep(2)  # every worker up, not only the first
                 return
             except requests.RequestException:
                 time.sleep(0.2)
         self.stop()
-        sys.exit(f"gunicorn {app} did not come up")
+        sys.exit(f"{app} did not come up")
 
     def new_log_lines(self):
         """The lines the server logged since the last call."""
@@ -170,7 +178,7 @@ class Gunicorn:
     def stop(self):
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -227,9 +235,9 @@ class Shop:
 
     def __init__(self, db):
         self.db = db
-        self.sweetshop = Gunicorn(db, "wsgi:app")
+        self.sweetshop = Server(db, "sweetshop")
         try:
-            self.reference = Gunicorn(db, "bench.reference:app")
+            self.reference = Server(db, "bench.reference:app")
         except BaseException:
             self.sweetshop.stop()
             raise
@@ -374,14 +382,14 @@ def profile(shop, seconds, idle):
 
 # Wall time: the first rule matching a frame, looking from the innermost frame out.
 WALL_BUCKETS = [
-    ("waiting for the next request (gunicorn accept/select)", ("wait (gunicorn", "accept (gunicorn",
-                                                               "select (selectors")),
+    ("waiting for the next request (server accept/select)", ("wait (gunicorn", "accept (gunicorn",
+                                                             "select (selectors", "granian/")),
     ("waiting for the database (execute, commit, pool pre-ping)",
      ("do_execute", "do_commit", "do_ping", "do_rollback")),
     ("SQLAlchemy", ("sqlalchemy/",)),
     ("Sweetshop code", ("sweetshop/",)),
     ("Flask, Werkzeug and extensions", ("flask/", "werkzeug/", "flask_")),
-    ("gunicorn HTTP parsing and socket I/O", ("gunicorn/",)),
+    ("server HTTP parsing and socket I/O (Python side)", ("gunicorn/", "granian/")),
 ]
 # CPU time: who asked for it. The first rule matching any frame of the stack wins, so a
 # rule names the outermost piece of work a sample belongs to.
@@ -399,7 +407,7 @@ CPU_OWNERS = [
     ("security headers", ("security.py",)),
     ("session teardown and other Flask-SQLAlchemy", ("flask_sqlalchemy/", "scoping.py")),
     ("Flask / Werkzeug request handling", ("flask/", "werkzeug/", "flask_login/", "flask_wtf/")),
-    ("gunicorn HTTP parsing and socket I/O", ("gunicorn/",)),
+    ("server HTTP parsing and socket I/O (Python side)", ("gunicorn/", "granian/")),
 ]
 
 
@@ -489,11 +497,11 @@ def machine():
     versions = {name: run(args, 10).stdout.strip().splitlines()[0] if run(args, 10).stdout else "?"
                 for name, args in {"PostgreSQL": ["psql", "--version"],
                                    "wrk": ["sh", "-c", "wrk --version 2>&1 | head -1"],
-                                   "gunicorn": [sys.executable, "-m", "gunicorn", "--version"]}.items()}
+                                   "granian": [sys.executable, "-m", "granian", "--version"]}.items()}
     return (f"{os.cpu_count()} × {cpu}, {memory} GiB RAM, Linux {platform.release()}, "
             f"Python {platform.python_version()}, {versions['PostgreSQL']} "
             "(fsync and synchronous_commit on), "
-            f"{versions['gunicorn']}, {versions['wrk'].split(' Copyright')[0]}; 1-minute load average "
+            f"{versions['granian']}, {versions['wrk'].split(' Copyright')[0]}; 1-minute load average "
             f"{LOAD['start']:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (anything else "
             "running shares these 2 cores)")
 
@@ -558,7 +566,8 @@ def write_report(args, started, hot, spread, sweep, catalogue, plans, prof):
         f"within each round (A B C D E, A B C D E, …), medians reported; {args.seconds} s per run "
         f"({args.sweep_seconds} s in the sweep).",
         f"- **Machine:** {machine()}.",
-        f"- **Server:** gunicorn, {WORKERS} sync workers, production settings (pool_pre_ping on), "
+        f"- **Server:** granian (sweetshop/serve.py), {WORKERS} workers of one thread each, production "
+        "settings (pool_pre_ping on), "
         "for Sweetshop and the references alike.",
         "- **Load:** wrk, one-unit purchases `POST /api/sweets/<id>/purchase` with body "
         "`{\"quantity\": 1}` and a bearer token (`bench/purchase.lua`); the references are in "

@@ -89,7 +89,7 @@ def trust_proxies(app):
 
 
 def check_settings(app):
-    """Fail fast on a missing secret; fill in the embedded SQLite default."""
+    """Fail fast on a missing secret; fill in the embedded SQLite default and its busy timeout."""
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError(
             "SECRET_KEY must be set (environment variable SECRET_KEY): it signs session cookies and "
@@ -99,6 +99,12 @@ def check_settings(app):
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "sweetshop.sqlite")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Python's sqlite3 turns its connect timeout into SQLite's busy timeout.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options["connect_args"] = {**options.get("connect_args", {}),
+                                   "timeout": app.config["SQLITE_BUSY_TIMEOUT_SECONDS"]}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def register_extensions(app):
@@ -122,11 +128,11 @@ def register_blueprints(app):
 
 @event.listens_for(Engine, "connect")
 def _tune_sqlite(dbapi_connection, connection_record):
-    """SQLite as a multi-process server: WAL lets readers run beside the writer, the busy
-    timeout makes writers queue instead of failing, and foreign keys are enforced."""
+    """SQLite as a multi-process server: WAL lets readers run beside the writer, and foreign
+    keys are enforced. (The busy timeout, which makes writers queue instead of failing, is the
+    connection's ``timeout``: the ``SQLITE_BUSY_TIMEOUT_SECONDS`` setting, see check_settings.)"""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -34,6 +34,9 @@ class Config:
     # None means "SQLite in the instance folder", resolved by the factory.
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # How long a SQLite writer waits for the write lock before "database is locked". The
+    # server's shutdown bound is derived from it (sweetshop/serve.py), so it never cuts a wait off.
+    SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
     # OWASP ASVS: pbkdf2-sha256 with at least 600,000 iterations.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"

@@ -163,7 +163,7 @@ def api(client):
     return ApiHelper(client)
 
 
-# --- live servers: real gunicorn workers over a real database ------------------------------
+# --- live servers: the production server (sweetshop/serve.py) over a real database ------------
 
 def free_port():
     with socket.socket() as sock:
@@ -187,19 +187,26 @@ def flask_cli(env, *args, input=None):
 
 
 class LiveServer:
-    """A gunicorn master with several sync workers serving the app on a free port."""
+    """The shop as production runs it (``python -m sweetshop.serve``: granian, ``workers``
+    processes) on a free port of 127.0.0.1; ``process`` is the server's main process, whose
+    children are the workers."""
 
     def __init__(self, url, workers=4, **settings):
         self.env = server_env(url, **settings)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        server_env_vars = {"HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": str(workers)}
         # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
-        self.log = tempfile.NamedTemporaryFile(prefix="gunicorn-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-             f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "sweetshop.serve"], cwd=ROOT, env={**self.env, **server_env_vars},
+            stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_up()
+
+    def worker_pids(self):
+        """The pids of the worker processes serving right now."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
 
     def log_text(self):
         return Path(self.log.name).read_text(errors="replace")
@@ -208,7 +215,7 @@ class LiveServer:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("gunicorn exited:\n" + self.log_text())
+                raise RuntimeError("the server exited:\n" + self.log_text())
             try:
                 if requests.get(self.base + "/api/health", timeout=1).status_code == 200:
                     return
@@ -216,12 +223,13 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not come up:\n" + self.log_text())
+        raise RuntimeError("the server did not come up:\n" + self.log_text())
 
     def stop(self):
+        """SIGTERM, as an operator's service manager stops it; requests in flight are answered."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -255,7 +263,7 @@ def migrated_database(backend, directory):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def live_server(request, tmp_path_factory):
-    """A real gunicorn with 4 workers on a freshly migrated database, one per module and backend."""
+    """The real server with 4 workers on a freshly migrated database, one per module and backend."""
     require_backend(request.param)
     with migrated_database(request.param, tmp_path_factory.mktemp("live")) as url:
         server = LiveServer(url, workers=4)

@@ -155,3 +155,12 @@ def test_any_setting_can_come_from_a_sweetshop_environment_variable(monkeypatch,
     monkeypatch.setenv("SWEETSHOP_TOKEN_TTL_SECONDS", "3600")
     app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
     assert app.config["TOKEN_TTL_SECONDS"] == 3600
+
+
+def test_the_sqlite_busy_timeout_is_a_setting(monkeypatch, tmp_path):
+    monkeypatch.setenv("SWEETSHOP_SQLITE_BUSY_TIMEOUT_SECONDS", "7")
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+        db.engine.dispose()
