@@ -10,19 +10,19 @@ RUN_PORT ?= 5000
 
 .PHONY: install install-test run serve test lint bench clean
 
-# What serving needs, and nothing else.
-$(BIN)/activate: setup.cfg pyproject.toml constraints.txt
+# What serving needs, and nothing else (the stamp files say what is installed).
+$(VENV)/.serving: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP_INSTALL) -e .
-	touch $(BIN)/activate
+	touch $@
 
 # The test tools on top.
-$(VENV)/.test-tools: $(BIN)/activate
+$(VENV)/.test-tools: $(VENV)/.serving
 	$(PIP_INSTALL) -e '.[test]'
 	touch $@
 
-install: $(BIN)/activate
+install: $(VENV)/.serving
 
 install-test: $(VENV)/.test-tools
 

@@ -199,9 +199,12 @@ class LiveServer:
         # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
         self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sweetshop.serve"], cwd=ROOT, env={**self.env, **server_env_vars},
+            self.command(), cwd=ROOT, env={**self.env, **server_env_vars},
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_up()
+
+    def command(self):
+        return [sys.executable, "-m", "sweetshop.serve"]
 
     def worker_pids(self):
         """The pids of the worker processes serving right now."""
@@ -211,8 +214,10 @@ class LiveServer:
     def log_text(self):
         return Path(self.log.name).read_text(errors="replace")
 
-    def _wait_until_up(self, seconds=30):
-        deadline = time.monotonic() + seconds
+    startup_seconds = 30
+
+    def _wait_until_up(self):
+        deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("the server exited:\n" + self.log_text())
