@@ -109,7 +109,8 @@ def check_settings(app):
 
 def register_extensions(app):
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+    # The migrations ship inside the package, so `flask db upgrade` works from any install.
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
                      render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
