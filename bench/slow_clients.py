@@ -170,7 +170,7 @@ def throughput(server, path="/api/sweets?limit=20"):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default=",".join(CANDIDATES))
-    parser.add_argument("--connections", default="8,64")
+    parser.add_argument("--connections", default="8,64", help='slow connections per phase; "none" skips them')
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between a connection's bytes")
     parser.add_argument("--throughput", action="store_true")
@@ -181,15 +181,16 @@ def main():
                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         if upgrade.returncode != 0:
             sys.exit(upgrade.stderr)
-        columns = [f"health with {n} slow connections" for n in options.connections.split(",")]
+        phases = [] if options.connections == "none" else [int(n) for n in options.connections.split(",")]
+        columns = [f"health with {n} slow connections" for n in phases]
         if options.throughput:
             columns.append("GET /api/sweets, wrk 16 connections")
         print("| server | " + " | ".join(columns) + " |")
         for name in options.servers.split(","):
             server = Server(name, env)
             try:
-                cells = [summary(health_under_slow_clients(server, int(n), options.seconds, options.interval))
-                         for n in options.connections.split(",")]
+                cells = [summary(health_under_slow_clients(server, n, options.seconds, options.interval))
+                         for n in phases]
                 if options.throughput:
                     cells.append(throughput(server))
             finally:
