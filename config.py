@@ -25,7 +25,11 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")
     # None means "SQLite in the instance folder", resolved by the factory.
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {}
+    # A `SELECT 1` round trip at every pool checkout, to find connections that died while idle.
+    # False leaves that to the request that meets one: SQLAlchemy invalidates the pool and the
+    # request answers 503 (handlers.py); the next one reconnects. Overrides the engine options.
+    POOL_PRE_PING = True
 
     # OWASP ASVS: pbkdf2-sha256 with at least 600,000 iterations.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"

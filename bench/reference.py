@@ -8,14 +8,15 @@ UPDATE`` then an UPDATE of the value computed in Python, plus the ledger row.
 in one statement) in the same lean code as ``for_update``, so the two differ only in
 the locking design.
 
-Both use the shop's own settings (database URL, engine options such as pool_pre_ping),
+They read the shop's own production settings the way the shop does (environment
+``DATABASE_URL`` and ``SWEETSHOP_<NAME>``: the database URL, engine options, POOL_PRE_PING),
 so the only difference from Sweetshop is the code on the path. Serve with
-``gunicorn bench.reference:app`` (the runner sets DATABASE_URL).
+``gunicorn bench.reference:app`` (the bench's harness sets the environment).
 """
 import hashlib
 from datetime import datetime, timezone
 
-from flask import Flask, request
+from flask import Config, Flask, request
 from sqlalchemy import create_engine, text
 
 from config import CONFIGS
@@ -57,9 +58,23 @@ def _sweet(id_, name, category, price, quantity):
             "quantity": quantity}
 
 
-settings = CONFIGS["production"]
-engine = create_engine(settings.SQLALCHEMY_DATABASE_URI, **settings.SQLALCHEMY_ENGINE_OPTIONS)
+def engine_for(url=None):
+    """An engine made as the shop makes its own, on ``url`` or the configured database."""
+    settings = Config(".")
+    settings.from_object(CONFIGS["production"])
+    settings.from_prefixed_env("SWEETSHOP")
+    options = {**settings["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": bool(settings["POOL_PRE_PING"])}
+    return create_engine(url or settings["SQLALCHEMY_DATABASE_URI"], **options)
+
+
+engine = engine_for()
 app = Flask(__name__)
+
+
+@app.get("/api/health")
+def health():
+    """For the harness's start-up check, as the shop's own."""
+    return {"status": "ok"}
 
 
 @app.post("/api/sweets/<int:sweet_id>/purchase")

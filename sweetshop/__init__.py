@@ -69,9 +69,11 @@ def create_app(test_config=None):
 
 
 def check_settings(app):
-    """Fail fast on a missing secret; fill in the embedded SQLite default."""
+    """Fail fast on a missing secret; fill in the embedded SQLite default and the engine options."""
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                               "pool_pre_ping": bool(app.config["POOL_PRE_PING"])}
     # Again here, for URLs set by SWEETSHOP_SQLALCHEMY_DATABASE_URI or test_config.
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):

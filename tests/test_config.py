@@ -108,3 +108,13 @@ def test_any_setting_can_come_from_a_sweetshop_environment_variable(monkeypatch,
     monkeypatch.setenv("SWEETSHOP_TOKEN_TTL_SECONDS", "3600")
     app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
     assert app.config["TOKEN_TTL_SECONDS"] == 3600
+
+
+@pytest.mark.parametrize("value, pre_ping", [(None, True), ("false", False), ("true", True)])
+def test_pool_pre_ping_is_a_setting(monkeypatch, tmp_path, value, pre_ping):
+    if value is not None:
+        monkeypatch.setenv("SWEETSHOP_POOL_PRE_PING", value)
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    with app.app_context():
+        assert db.engine.pool._pre_ping is pre_ping
+        db.engine.dispose()
