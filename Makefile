@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app sweetshop
 PORT ?= 5000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench screenshots clean
 
 $(BIN)/activate: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ run: install
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install
-	$(BIN)/flake8 sweetshop tests config.py wsgi.py
+	$(BIN)/flake8 sweetshop tests bench config.py wsgi.py
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/flake8 sweetshop tests config.py wsgi.py
+	$(BIN)/flake8 sweetshop tests bench config.py wsgi.py
+
+# Rewrites the README's pictures in docs/screenshots (Chromium needed); `make test` leaves them alone.
+screenshots: install
+	SWEETSHOP_SCREENSHOTS=1 SWEETSHOP_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser/test_screenshots.py
 
 # PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
 # on PATH. About 13 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
