@@ -27,17 +27,17 @@ def measure(requests=REQUESTS, profile=False):
                                                     prefix="sweetshop_bench"))
         db = common.Database(url)
         stack.callback(db.close)
-        # The shop's and the references' settings are read from the environment at import.
-        os.environ.update(server_env(url))
+        # The shop's and the references' settings are read from the environment; the secret and
+        # the database explicitly, as config may have been imported before this database existed.
+        env = server_env(url)
+        os.environ.update(env)
         from sweetshop import accounts, create_app
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url})  # explicit: an earlier import may name another
+        app = create_app({"SECRET_KEY": env["SECRET_KEY"], "SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
             token, _ = accounts.issue_token(accounts.register("bench", TEST_PASSWORD))
         with db.conn.cursor() as cursor:
             sweet_id = load_sweets(cursor, 1, common.HOT_STOCK)[0]
         import reference
-        reference.engine.dispose()
-        reference.engine = reference.engine_for(url)
         stack.callback(reference.engine.dispose)
         # The shop's JSON log lines: written, then discarded.
         stack.enter_context(contextlib.redirect_stderr(stack.enter_context(open(os.devnull, "w"))))

@@ -14,12 +14,13 @@ so the only difference from Sweetshop is the code on the path. Serve with
 ``gunicorn bench.reference:app`` (the bench's harness sets the environment).
 """
 import hashlib
+import os
 from datetime import datetime, timezone
 
 from flask import Config, Flask, request
 from sqlalchemy import create_engine, text
 
-from config import CONFIGS
+from config import CONFIGS, database_url
 
 TOKEN_USER = text("SELECT user_id FROM api_tokens WHERE token_hash = :digest AND expires_at > :now")
 CONDITIONAL_UPDATE = text(
@@ -59,12 +60,13 @@ def _sweet(id_, name, category, price, quantity):
 
 
 def engine_for(url=None):
-    """An engine made as the shop makes its own, on ``url`` or the configured database."""
+    """An engine made as the shop makes its own, on ``url`` or the environment's DATABASE_URL
+    (read now: the settings class read it when config was first imported)."""
     settings = Config(".")
     settings.from_object(CONFIGS["production"])
     settings.from_prefixed_env("SWEETSHOP")
     options = {**settings["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": bool(settings["POOL_PRE_PING"])}
-    return create_engine(url or settings["SQLALCHEMY_DATABASE_URI"], **options)
+    return create_engine(database_url(url or os.environ["DATABASE_URL"]), **options)
 
 
 engine = engine_for()

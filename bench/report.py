@@ -70,12 +70,14 @@ def targets(results):
         shop = hot[SWEETSHOP.name]
         vs_c, vs_a = shop["rps"] / hot[FOR_UPDATE.name]["rps"], shop["rps"] / hot[BARE.name]["rps"]
         rows += [
-            ("hot row, 32 connections: Sweetshop ≥ 1.15 × FOR UPDATE (c)", f"{vs_c:.2f}×", _met(vs_c >= 1.15)),
+            ("hot row, 32 connections: Sweetshop ≥ 1.15 × FOR UPDATE (c)", f"{vs_c:.2f}×",
+             _met(vs_c >= 1.15)),
             ("hot row, 32 connections: Sweetshop ≥ 0.75 × bare reference (a)", f"{vs_a:.2f}×",
              _met(vs_a >= 0.75)),
             ("hot row p99 ≤ 100 ms", f"{shop['p99_ms']:.1f} ms", _met(shop["p99_ms"] <= 100)),
         ]
-    purchase_runs = [table[SWEETSHOP.name] for table in (hot, spread, network and network["results"]) if table]
+    tables = (hot, spread, network and network["results"])
+    purchase_runs = [table[SWEETSHOP.name] for table in tables if table]
     purchase_runs += [row[SWEETSHOP.name] for row in (results.get("sweep") or {}).values()]
     if purchase_runs:
         errors = sum(s["non_2xx"] for s in purchase_runs)
@@ -91,7 +93,8 @@ def targets(results):
                      f"{ratio:.2f}× ({table[SWEETSHOP.name]['rps']:,.0f} against "
                      f"{table[FOR_UPDATE.name]['rps']:,.0f} sales/s)", _met(ratio >= 2)))
     if orders and orders.get("skipped"):
-        rows.append(("orders: zero 5xx, zero deadlocks, stock = ledger", "not run: " + orders["skipped"], "—"))
+        rows.append(("orders: zero 5xx, zero deadlocks, stock = ledger", "not run: " + orders["skipped"],
+                     "—"))
     elif orders:
         ok = orders["server_errors"] == 0 and orders["deadlocks"] == 0 and orders["consistent"]
         rows.append(("orders: zero 5xx, zero deadlocks, stock = ledger",
@@ -131,7 +134,8 @@ def write(results, complete):
     context = {key: results.get(key) for key in
                ("hot", "spread", "sweep", "network", "orders", "login_flood", "catalogue", "profile")}
     context.update(
-        started=f"{results['started']:%Y-%m-%d %H:%M}", plan=results["plan"], machine=machine(results["load"]),
+        started=f"{results['started']:%Y-%m-%d %H:%M}", plan=results["plan"],
+        machine=machine(results["load"]),
         duration_minutes=results["duration_seconds"] / 60, workers=common.WORKERS, threads=common.THREADS,
         levers=results["levers"], ab=results["ab"], targets=targets(results), connections=CONNECTIONS,
         spread_sweets=SPREAD_SWEETS, sweep_names=[v.name for v in VARIANTS], chart_prefix="",
@@ -146,5 +150,5 @@ def write(results, complete):
     if committed.exists() and KEEP_MARKER in committed.read_text():
         kept = committed.read_text().split(KEEP_MARKER, 1)[1]
     report.write_text(text.rstrip("\n") + "\n\n" + KEEP_MARKER + kept)
-    log(f"wrote {report.relative_to(ROOT)}" + (" and the sweep charts beside it" if results.get("sweep") else ""))
+    log(f"wrote {report.relative_to(ROOT)}" + (" and the sweep charts" if results.get("sweep") else ""))
     return report

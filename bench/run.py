@@ -73,8 +73,9 @@ def arguments():
     parser.add_argument("--rounds", type=int, help="override the plan's rounds")
     parser.add_argument("--seconds", type=int, help="override the plan's seconds per run")
     parser.add_argument("--ab", type=parse_ab, action="append", metavar="NAME=value[+NAME=value]",
-                        default=[parse_ab(text) for text in os.environ.get("BENCH_AB", "").split(";") if text],
-                        help="an A/B variant of Sweetshop with these settings, on the hot row and the network")
+                        default=[parse_ab(text) for text in os.environ.get("BENCH_AB", "").split(";")
+                                 if text],
+                        help="an A/B variant of Sweetshop with these settings (hot row and network)")
     args = parser.parse_args()
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
