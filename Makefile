@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app sweetshop
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 RUN_PORT ?= 5000
 
-.PHONY: install install-test run serve test lint bench clean
+.PHONY: install install-test run serve test lint bench screenshots clean
 
 # What serving needs, and nothing else (the stamp files say what is installed).
 $(VENV)/.serving: setup.cfg pyproject.toml constraints.txt
@@ -46,8 +46,13 @@ test: install-test
 lint: install-test
 	$(BIN)/flake8 sweetshop tests bench wsgi.py
 
+# Rewrites the README's pictures in docs/screenshots (Chromium needed); `make test` leaves them alone.
+screenshots: install-test
+	SWEETSHOP_SCREENSHOTS=1 SWEETSHOP_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser/test_screenshots.py
+
 # PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
-# on PATH. About 13 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
+# on PATH. About 17 minutes; writes docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
+# BENCH_QUICK=1 make bench: a smoke run of a few minutes, written to bench/results/ (git-ignored).
 bench: install-test
 	$(PIP_INSTALL) -e '.[bench]'
 	$(BIN)/python bench/run.py

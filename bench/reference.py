@@ -8,11 +8,13 @@ UPDATE`` then an UPDATE of the value computed in Python, plus the ledger row.
 in one statement) in the same lean code as ``for_update``, so the two differ only in
 the locking design.
 
-Both use the shop's own settings (database URL, engine options such as pool_pre_ping),
+They read the shop's own production settings the way the shop does (environment
+``DATABASE_URL`` and ``SWEETSHOP_<NAME>``: the database URL, engine options, POOL_PRE_PING),
 so the only difference from Sweetshop is the code on the path. Serve with
-``granian --interface wsgi bench.reference:app`` (the runner sets DATABASE_URL).
+``granian --interface wsgi bench.reference:app`` (the bench's harness sets the environment).
 """
 import hashlib
+import os
 from datetime import datetime, timezone
 
 from flask import Flask, request
@@ -57,10 +59,22 @@ def _sweet(id_, name, category, price, quantity):
             "quantity": quantity}
 
 
+def engine_for(url=None):
+    """An engine made as the shop makes its own, on ``url`` or the environment's DATABASE_URL."""
+    settings = Flask(__name__).config
+    config.load(settings)  # the shop's settings, read from the environment as the shop reads them
+    options = {**settings["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": bool(settings["POOL_PRE_PING"])}
+    return create_engine(config.database_url(url or os.environ["DATABASE_URL"]), **options)
+
+
+engine = engine_for()
 app = Flask(__name__)
-config.load(app.config)  # the shop's settings, read from the environment as the shop reads them
-engine = create_engine(config.database_url(app.config["SQLALCHEMY_DATABASE_URI"]),
-                       **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+
+
+@app.get("/api/health")
+def health():
+    """For the harness's start-up check, as the shop's own."""
+    return {"status": "ok"}
 
 
 @app.post("/api/sweets/<int:sweet_id>/purchase")

@@ -89,11 +89,14 @@ def trust_proxies(app):
 
 
 def check_settings(app):
-    """Fail fast on a missing secret; fill in the embedded SQLite default and its busy timeout."""
+    """Fail fast on a missing secret; fill in the embedded SQLite default, its busy timeout and
+    the engine options."""
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError(
             "SECRET_KEY must be set (environment variable SECRET_KEY): it signs session cookies and "
             f"CSRF tokens. Make one with: export SECRET_KEY=\"$({config.GENERATE_SECRET})\"")
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                               "pool_pre_ping": bool(app.config["POOL_PRE_PING"])}
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)

@@ -33,7 +33,11 @@ class Config:
     SECRET_KEY = None  # required in production
     # None means "SQLite in the instance folder", resolved by the factory.
     SQLALCHEMY_DATABASE_URI = None
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {}
+    # A `SELECT 1` round trip at every pool checkout, to find connections that died while idle.
+    # False leaves that to the request that meets one: SQLAlchemy invalidates the pool and the
+    # request answers 503 (handlers.py); the next one reconnects. Overrides the engine options.
+    POOL_PRE_PING = True
     # How long a SQLite writer waits for the write lock before "database is locked". The
     # server's shutdown bound is derived from it (sweetshop/serve.py), so it never cuts a wait off.
     SQLITE_BUSY_TIMEOUT_SECONDS = 30

@@ -7,7 +7,9 @@ it, so clients that trickle their requests cost the workers nothing: SPEC sectio
 fail that with 8 (the measurements are in docs/BENCHMARKS.md, the choice argued in the README).
 
 From the environment: ``PORT`` (default 8000), ``HOST`` (default 0.0.0.0, every interface),
-``WEB_CONCURRENCY`` (worker processes, default 4); the app's own settings as everywhere
+``WEB_CONCURRENCY`` (worker processes, default 4), ``WEB_THREADS`` (threads serving each
+worker's requests, default 1: one request at a time per process, as gunicorn's sync workers);
+the app's own settings as everywhere
 (``SECRET_KEY``, ``DATABASE_URL``, ``SWEETSHOP_<NAME>``).
 
 Timeouts, and why they fit together:
@@ -35,7 +37,6 @@ from granian.http import HTTP1Settings
 
 from . import create_app
 
-THREADS_PER_WORKER = 1  # one request at a time per process, as with gunicorn's sync workers
 HEADER_READ_TIMEOUT_MS = 30_000
 SHUTDOWN_MARGIN_SECONDS = 10
 RESPAWN_INTERVAL_SECONDS = 1.0
@@ -53,7 +54,8 @@ def server(environ=os.environ):
     return Granian(
         "sweetshop:create_app", factory=True, interface=Interfaces.WSGI,
         address=environ.get("HOST", "0.0.0.0"), port=int(environ.get("PORT", "8000")),
-        workers=int(environ.get("WEB_CONCURRENCY", "4")), blocking_threads=THREADS_PER_WORKER,
+        workers=int(environ.get("WEB_CONCURRENCY", "4")),
+        blocking_threads=int(environ.get("WEB_THREADS", "1")),
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL_SECONDS,
         workers_kill_timeout=int(busy_timeout + SHUTDOWN_MARGIN_SECONDS),

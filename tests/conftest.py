@@ -1,71 +1,35 @@
 """Shared fixtures: an app on a fresh database (SQLite and PostgreSQL), clients, users, live servers."""
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from contextlib import contextmanager
-from pathlib import Path
 
-import psycopg2
 import pytest
-import requests
 from sqlalchemy import text
 
-from sweetshop.config import database_url
+# The live-server harness lives in harness.py (bench/ uses it too); its names stay importable
+# from here, as tests have always imported them.
+from harness import (CHEAP_HASH, POSTGRES_URL, ROOT, TEST_PASSWORD, Cluster, LiveServer,  # noqa: F401
+                     flask_cli, free_port, fresh_database, migrated_database, postgres_error,
+                     server_command, server_env)
 from sweetshop import create_app
 from sweetshop.extensions import db
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("SWEETSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REQUIRE_POSTGRES = os.environ.get("SWEETSHOP_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
-TEST_PASSWORD = "correct horse 1"
-# Cheap hashing for test users; production strength has its own test.
-CHEAP_HASH = "pbkdf2:sha256:1000"
 # Production is the app's default; in-process tests ask for the testing settings explicitly
 # (live servers run production settings, see server_env).
 os.environ["SWEETSHOP_CONFIG"] = "testing"
-
-
-def _postgres_error():
-    try:
-        psycopg2.connect(f"{POSTGRES_URL}/postgres", connect_timeout=3).close()
-    except psycopg2.Error as error:
-        return str(error).strip()
-    return None
 
 
 def require_backend(backend):
     """Skip (or, with SWEETSHOP_REQUIRE_POSTGRES=1, fail) when PostgreSQL is wanted but not there."""
     if backend != "postgresql":
         return
-    error = _postgres_error()
+    error = postgres_error()
     if error is None:
         return
     message = f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
     if REQUIRE_POSTGRES:
         pytest.fail(message + " (SWEETSHOP_REQUIRE_POSTGRES=1)")
     pytest.skip(message)
-
-
-@contextmanager
-def fresh_database(backend, directory):
-    """A new, empty database of the given kind; yields its SQLAlchemy URL and drops it after."""
-    if backend == "sqlite":
-        yield f"sqlite:///{directory}/sweetshop-{secrets.token_hex(4)}.sqlite"
-        return
-    name = f"sweetshop_test_{secrets.token_hex(6)}"
-    admin = psycopg2.connect(f"{POSTGRES_URL}/postgres")
-    admin.autocommit = True
-    try:
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        yield database_url(f"{POSTGRES_URL}/{name}")
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -163,117 +127,14 @@ def api(client):
     return ApiHelper(client)
 
 
-# --- live servers: the production server (sweetshop/serve.py) over a real database ------------
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_env(url, **settings):
-    env = dict(os.environ, DATABASE_URL=url, SWEETSHOP_CONFIG="production",
-               SECRET_KEY="live-test-secret", SWEETSHOP_PASSWORD_HASH_METHOD=CHEAP_HASH,
-               SWEETSHOP_SESSION_COOKIE_SECURE="false")
-    env.update({f"SWEETSHOP_{key}": str(value) for key, value in settings.items()})
-    return env
-
-
-def flask_cli(env, *args, input=None):
-    """Run ``flask --app sweetshop ARGS`` as an operator would."""
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "sweetshop", *args],
-                          cwd=ROOT, env=env, input=input, capture_output=True, text=True,
-                          timeout=120)
-
-
-class LiveServer:
-    """The shop as production runs it (``python -m sweetshop.serve``: granian, ``workers``
-    processes) on a free port of 127.0.0.1; ``process`` is the server's main process, whose
-    children are the workers."""
-
-    def __init__(self, url, workers=4, **settings):
-        self.env = server_env(url, **settings)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        server_env_vars = {"HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": str(workers)}
-        # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
-        self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(
-            self.command(), cwd=ROOT, env={**self.env, **server_env_vars},
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_until_up()
-
-    def command(self):
-        return [sys.executable, "-m", "sweetshop.serve"]
-
-    def worker_pids(self):
-        """The pids of the worker processes serving right now."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def log_text(self):
-        return Path(self.log.name).read_text(errors="replace")
-
-    startup_seconds = 30
-
-    def _wait_until_up(self):
-        deadline = time.monotonic() + self.startup_seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("the server exited:\n" + self.log_text())
-            try:
-                if requests.get(self.base + "/api/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:  # refused, or a slow first answer
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the server did not come up:\n" + self.log_text())
-
-    def stop(self):
-        """SIGTERM, as an operator's service manager stops it; requests in flight are answered."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-    def cli(self, *args, input=None):
-        return flask_cli(self.env, *args, input=input)
-
-    def token(self, username, password=TEST_PASSWORD, admin=False):
-        """Headers with a bearer token for a (new or existing) user; admins via the CLI."""
-        if admin:
-            result = self.cli("create-admin", username, "--password-stdin", input=password + "\n")
-            assert result.returncode == 0, result.stderr
-        else:
-            requests.post(self.base + "/api/auth/register",
-                          json={"username": username, "password": password}, timeout=30)
-        response = requests.post(self.base + "/api/auth/login",
-                                 data={"username": username, "password": password}, timeout=30)
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-@contextmanager
-def migrated_database(backend, directory):
-    """A fresh database brought to the latest schema by ``flask db upgrade``."""
-    with fresh_database(backend, directory) as url:
-        result = flask_cli(server_env(url), "db", "upgrade")
-        assert result.returncode == 0, result.stderr
-        yield url
-
+# --- live servers: the production server's workers over a real database (harness.py) ------
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def live_server(request, tmp_path_factory):
     """The real server with 4 workers on a freshly migrated database, one per module and backend."""
     require_backend(request.param)
     with migrated_database(request.param, tmp_path_factory.mktemp("live")) as url:
-        server = LiveServer(url, workers=4)
-        server.backend = request.param
-        server.database_url = url
-        yield server
-        server.stop()
-        os.unlink(server.log.name)
+        with LiveServer(url, workers=4) as server:
+            server.backend = request.param
+            server.database_url = url
+            yield server

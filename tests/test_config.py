@@ -164,3 +164,13 @@ def test_the_sqlite_busy_timeout_is_a_setting(monkeypatch, tmp_path):
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("value, pre_ping", [(None, True), ("false", False), ("true", True)])
+def test_pool_pre_ping_is_a_setting(monkeypatch, tmp_path, value, pre_ping):
+    if value is not None:
+        monkeypatch.setenv("SWEETSHOP_POOL_PRE_PING", value)
+    app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    with app.app_context():
+        assert db.engine.pool._pre_ping is pre_ping
+        db.engine.dispose()

@@ -6,15 +6,11 @@ connection or a 503, so a sale whose answer was lost is neither lost nor made tw
 nothing answered 500, and ``audit-stock`` is clean.
 """
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -22,66 +18,26 @@ import requests
 from sqlalchemy import create_engine, text
 
 from sweetshop.config import database_url
-from conftest import (BACKENDS, LiveServer, flask_cli, free_port, migrated_database,
-                      require_backend, server_env)
+from conftest import BACKENDS, require_backend
+from harness import Cluster, LiveServer, flask_cli, migrated_database, server_env
 
 pytestmark = pytest.mark.slow
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 START_STOCK = 100_000
 SHOPPERS = 6
 
 
-class Cluster:
-    """A throwaway PostgreSQL cluster of our own (never the machine's shared one), run as
-    the ``postgres`` user because PostgreSQL refuses to run as root."""
-
-    def __init__(self):
-        self.directory = Path(tempfile.mkdtemp(prefix="sweetshop-pg-"))
-        self.data = self.directory / "data"
-        self.port = free_port()
-        shutil.chown(self.directory, "postgres", "postgres")
-        self._run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync")
-
-    def _run(self, *args):
-        command = ["runuser", "-u", "postgres", "--", *map(str, args)]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def start(self):
-        # fsync off: a test cluster need not survive the machine crashing, only the server.
-        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off")
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-o", options, "-l",
-                  self.directory / "server.log", "-w", "-t", "30", "start")
-
-    def stop(self, mode="immediate"):
-        """``immediate`` drops every connection mid-transaction, like a crash."""
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop")
-
-    def url(self, name="postgres"):
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
-
-    def destroy(self):
-        try:
-            self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
 @pytest.fixture
 def cluster():
-    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        pytest.skip("PostgreSQL 15 server binaries or runuser not installed")
-    cluster = Cluster()
-    try:
-        cluster.start()
+    """A throwaway PostgreSQL cluster with an empty ``sweetshop`` database."""
+    reason = Cluster.unavailable()
+    if reason:
+        pytest.skip(reason)
+    with Cluster() as cluster:
         connection = psycopg2.connect(cluster.url())
         connection.autocommit = True
         connection.cursor().execute("CREATE DATABASE sweetshop")
         connection.close()
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 class PurchaseLoad:
@@ -186,12 +142,15 @@ def healthy(server):
         return False
 
 
-def test_database_outage_is_503_and_the_app_recovers_without_restart(cluster):
+# Without the pool's pre-ping, a pooled connection that died with the database is found dead
+# by the request that uses it: SQLAlchemy invalidates it (and the pool's older ones) and the
+# request answers 503 like any other during the outage; the next checkout connects afresh.
+@pytest.mark.parametrize("pre_ping", [True, False], ids=["pre-ping", "no-pre-ping"])
+def test_database_outage_is_503_and_the_app_recovers_without_restart(cluster, pre_ping):
     url = cluster.url("sweetshop")
     result = flask_cli(server_env(url), "db", "upgrade")
     assert result.returncode == 0, result.stderr
-    server = LiveServer(url, workers=3)
-    try:
+    with LiveServer(url, workers=3, POOL_PRE_PING=pre_ping) as server:
         sweet_id, buyer = make_shop(server)
         with PurchaseLoad(server, sweet_id, buyer) as load:
             time.sleep(1.5)
@@ -217,9 +176,6 @@ def test_database_outage_is_503_and_the_app_recovers_without_restart(cluster):
         assert load.statuses.get(200, 0) > 0
         assert requests.get(server.base + "/", timeout=10).status_code == 200
         check_books(server, url, sweet_id, load)
-    finally:
-        server.stop()
-        os.unlink(server.log.name)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

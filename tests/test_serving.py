@@ -33,7 +33,7 @@ class MakeServe(LiveServer):
 
     startup_seconds = 120  # make installs first if setup.cfg or constraints.txt changed
 
-    def command(self):
+    def command_line(self, app, workers, threads):
         return ["make", "--no-print-directory", "--silent", "serve", f"VENV={sys.prefix}"]
 
 
