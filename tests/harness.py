@@ -98,13 +98,18 @@ def migrated_database(backend, directory, **kwargs):
         yield url
 
 
-def server_command(app, port, workers, threads=1):
-    """The production server's command line: the one place that names the server and its options.
+# How the production server is started: these two functions are the only place that names it.
 
-    ``threads`` > 1 serves each worker's requests from that many threads.
-    """
+def server_command(app, port, workers, threads=1):
+    """The command line serving the WSGI ``app`` ("module:name") on 127.0.0.1:``port`` with
+    ``workers`` processes, each taking requests on ``threads`` threads."""
     return [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
             "--bind", f"127.0.0.1:{port}", "--timeout", "60", "--graceful-timeout", "5", app]
+
+
+def server_environment(port, workers, threads=1):
+    """What the server's command reads from its environment besides the app's settings."""
+    return {}
 
 
 class LiveServer:
@@ -114,17 +119,26 @@ class LiveServer:
     or use it as a context manager (which also deletes its log file).
     """
 
-    def __init__(self, url, workers=4, *, app="wsgi:app", threads=1, startup_seconds=30, **settings):
+    startup_seconds = 30
+
+    def __init__(self, url, workers=4, *, app="wsgi:app", threads=1, startup_seconds=None, **settings):
         self.env = server_env(url, **settings)
+        self.app, self.workers, self.threads = app, workers, threads
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.command = server_command(app, self.port, workers, threads)
+        if startup_seconds is not None:
+            self.startup_seconds = startup_seconds
         # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
         self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
         self._log_offset = 0
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
-        self._wait_until_up(startup_seconds)
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, env={**self.env, **server_environment(self.port, workers, threads)},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_up(self.startup_seconds)
+
+    def command(self):
+        """The command line that starts the server (a subclass may start it another way)."""
+        return server_command(self.app, self.port, self.workers, self.threads)
 
     def __enter__(self):
         return self
