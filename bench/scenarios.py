@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 import common
 from catalogue import load_sweets
 from common import BENCH, CONNECTIONS, HOT_STOCK, log, pgbench, served, wrk
-from harness import SHOP, LiveServer, libpq_url
+from harness import SHOP, LiveServer, libpq_url, server_environment
 from netdelay import NetDelay
 
 SHOP_APP, REFERENCE_APP = SHOP, "bench.reference:app"
@@ -76,7 +76,9 @@ def start_servers(stack, url, variants, workers, threads):
             stack.enter_context(server)
             settings = [f"SWEETSHOP_{name}={json.dumps(value) if isinstance(value, bool) else value}"
                         for name, value in variant.settings]
-            common.record(f"server {variant.server_key} {workers}x{threads}", [*settings, *server.command],
+            settings += [f"{name}={value}" for name, value in
+                         server_environment(server.port, workers, threads).items()]
+            common.record(f"server {variant.server_key} {workers}x{threads}", [*settings, *server.command()],
                           (server.port, "$PORT"), (sys.executable, "python"))
             servers[variant.server_key] = server
     return servers

@@ -8,7 +8,7 @@ from sqlalchemy import text
 # from here, as tests have always imported them.
 from harness import (CHEAP_HASH, POSTGRES_URL, ROOT, TEST_PASSWORD, Cluster, LiveServer,  # noqa: F401
                      flask_cli, free_port, fresh_database, migrated_database, postgres_error,
-                     server_command, server_env)
+                     server_command, server_env, server_environment)
 from sweetshop import create_app
 from sweetshop.extensions import db
 

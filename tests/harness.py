@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from sweetshop.config import database_url
+from config import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("SWEETSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -98,21 +98,28 @@ def migrated_database(backend, directory, **kwargs):
         yield url
 
 
+# How the production server is started: these two functions are the only place that names it.
 SHOP = "sweetshop"  # the shop itself, served exactly as production serves it
 
 
 def server_command(app, port, workers, threads=1):
-    """The production server's command line: the one place that names the server and its options.
+    """The command line serving the WSGI ``app`` on 127.0.0.1:``port`` with ``workers`` processes,
+    each taking requests on ``threads`` threads.
 
-    The shop runs as ``python -m sweetshop.serve`` (granian; its settings come from the
-    environment that ``LiveServer`` sets: HOST, PORT, WEB_CONCURRENCY, WEB_THREADS); any other
-    WSGI ``app`` ("module:name", the benchmarks' references) under granian with the same options.
-    ``threads`` > 1 serves each worker's requests from that many threads.
+    The shop (``SHOP``) runs as production runs it, ``python -m sweetshop.serve`` (granian,
+    configured from the environment of ``server_environment``); any other ``app`` ("module:name",
+    the benchmarks' references) under granian with the same options.
     """
     if app == SHOP:
         return [sys.executable, "-m", "sweetshop.serve"]
     return [sys.executable, "-m", "granian", "--interface", "wsgi", "--no-ws", "--workers", str(workers),
             "--blocking-threads", str(threads), "--host", "127.0.0.1", "--port", str(port), app]
+
+
+def server_environment(port, workers, threads=1):
+    """What the server's command reads from its environment besides the app's settings."""
+    return {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+            "WEB_THREADS": str(threads)}
 
 
 class LiveServer:
@@ -126,20 +133,22 @@ class LiveServer:
 
     def __init__(self, url, workers=4, *, app=SHOP, threads=1, startup_seconds=None, **settings):
         self.env = server_env(url, **settings)
+        self.app, self.workers, self.threads = app, workers, threads
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.command = self.command_line(app, workers, threads)
+        if startup_seconds is not None:
+            self.startup_seconds = startup_seconds
         # The server's log goes to a file (a pipe nobody reads would fill up and stall it).
         self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
         self._log_offset = 0
-        serving = {"HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": str(workers),
-                   "WEB_THREADS": str(threads)}
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env={**self.env, **serving},
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_until_up(startup_seconds or self.startup_seconds)
+        self.process = subprocess.Popen(
+            self.command(), cwd=ROOT, env={**self.env, **server_environment(self.port, workers, threads)},
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_up(self.startup_seconds)
 
-    def command_line(self, app, workers, threads):
-        return server_command(app, self.port, workers, threads)
+    def command(self):
+        """The command line that starts the server (a subclass may start it another way)."""
+        return server_command(self.app, self.port, self.workers, self.threads)
 
     def __enter__(self):
         return self
@@ -161,7 +170,6 @@ class LiveServer:
         return complete.decode(errors="replace").splitlines()
 
     def worker_pids(self):
-        """The pids of the worker processes serving right now (the main process's children)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
         return [int(pid) for pid in children.split()]
 
@@ -183,10 +191,9 @@ class LiveServer:
         raise RuntimeError("the server did not come up:\n" + self.log_text())
 
     def stop(self):
-        """SIGTERM, as an operator's service manager stops it; requests in flight are answered."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -15,7 +15,7 @@ from sweetshop.extensions import db
 
 
 def run_python(code, **env_changes):
-    """Run ``code`` in a fresh interpreter, as gunicorn or flask would import the app."""
+    """Run ``code`` in a fresh interpreter, as the server or flask would import the app."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("SECRET_KEY", "SWEETSHOP_SECRET_KEY", "SWEETSHOP_CONFIG", "DATABASE_URL")}
     env.update(env_changes)

@@ -59,7 +59,7 @@ def test_the_limit_is_a_setting(api, app, client):
 
 
 @pytest.mark.slow
-def test_through_gunicorn_a_chunked_body_without_length_is_cut_off_at_the_limit(tmp_path):
+def test_through_the_server_a_chunked_body_without_length_is_cut_off_at_the_limit(tmp_path):
     with migrated_database("sqlite", tmp_path) as url:
         server = LiveServer(url, workers=1, MAX_CONTENT_LENGTH=2048)
         try:

@@ -1,4 +1,4 @@
-"""Scale-out: two app instances (two gunicorn masters, as on two hosts) sharing one PostgreSQL.
+"""Scale-out: two app instances (two servers, as on two hosts) sharing one PostgreSQL.
 
 Every SPEC section 5 guarantee and the Idempotency-Key guarantee must hold with requests
 spread over both instances, since neither keeps any state of its own between requests.

@@ -33,7 +33,7 @@ class MakeServe(LiveServer):
 
     startup_seconds = 120  # make installs first if setup.cfg or constraints.txt changed
 
-    def command_line(self, app, workers, threads):
+    def command(self):
         return ["make", "--no-print-directory", "--silent", "serve", f"VENV={sys.prefix}"]
 
 

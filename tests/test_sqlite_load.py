@@ -1,6 +1,6 @@
 """The embedded SQLite default under multi-worker load: WAL and a busy timeout, never "database is locked".
 
-A 4-worker gunicorn on one SQLite file takes a mixed load of purchases, restocks, reads,
+A 4-worker server on one SQLite file takes a mixed load of purchases, restocks, reads,
 registrations and logins from many client threads at once. Writers must queue for the
 file lock (busy timeout) while readers carry on (WAL): no request may fail with 500 or 503.
 """

@@ -109,7 +109,7 @@ def _failures_before_429(servers, attempts=8):
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", ["redis", "memory"])
 def test_separate_processes_share_the_count_only_through_redis(storage, tmp_path):
-    """Two gunicorn masters with one worker each (as on two hosts): with Redis the fifth
+    """Two servers with one worker each (as on two hosts): with Redis the fifth
     failure anywhere closes the account everywhere; the per-process memory store, the
     control, lets each process count on its own."""
     connection = _redis_or_skip()

@@ -1,4 +1,4 @@
-"""Browser tests: Debian's headless Chromium, driven by pytest-playwright, against a live gunicorn.
+"""Browser tests: Debian's headless Chromium, driven by pytest-playwright, against the live production server.
 
 Every test here is skipped with its reason when Chromium is missing, unless
 SWEETSHOP_REQUIRE_BROWSER=1 (as in CI), which turns the skip into a failure.
@@ -35,7 +35,7 @@ def browser_type_launch_args(browser_type_launch_args, chromium):
 
 @contextmanager
 def shop_server(directory):
-    """The shop on real gunicorn (2 workers) over a migrated SQLite database, with one admin."""
+    """The shop on the real server (2 workers) over a migrated SQLite database, with one admin."""
     with migrated_database("sqlite", directory) as url:
         server = LiveServer(url, workers=2)
         try:
