@@ -191,9 +191,10 @@ class LiveServer:
         raise RuntimeError("the server did not come up:\n" + self.log_text())
 
     def stop(self):
+        """SIGTERM, as an operator's service manager stops it; requests in flight are answered."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
