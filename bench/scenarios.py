@@ -327,6 +327,11 @@ def login_flood(shop, plan):
     ``shop.db`` the database, ``shop.token`` a customer's token) and ``plan`` (``plan.seconds``,
     ``plan.rounds``, ``plan.quick``), and return ``{"markdown": "<its report section>"}``:
     bench/report.md.j2 prints that under "Login flood". Until then it reports itself skipped.
+
+    As the security work wrote it, the script runs standalone with ``--json --seconds N`` (three
+    phases on servers of its own, results in ``phases``), so wiring may be as small as running it
+    with ``common.run`` and turning ``phases`` into a table; its own server and database helpers
+    could then move to tests/harness.py like the rest of the bench's.
     """
     if not (BENCH / "login_flood.py").exists():
         return {"skipped": "bench/login_flood.py is not in this build"}
