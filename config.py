@@ -53,6 +53,9 @@ class Config:
     CATALOGUE_PAGE_SIZE = 12
     PURCHASES_PAGE_SIZE = 50
     CURRENCY_SYMBOL = "£"
+    # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
+    SHOP_TIMEZONE = "Europe/London"
+    ORDERS_PAGE_SIZE = 20
 
 
 class DevelopmentConfig(Config):
