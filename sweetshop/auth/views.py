@@ -8,6 +8,7 @@ from ..extensions import db, login_manager
 from ..forms import LoginForm, RegisterForm
 from ..models import User
 from ..security import safe_next
+from ..shop import basket
 
 bp = Blueprint("auth", __name__)
 
@@ -49,9 +50,12 @@ def login():
                     {"Retry-After": str(error.seconds)})
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is not None:
-            # A new session at login: nothing set before it (by anyone) carries over.
+            # A new session at login: nothing set before it (by anyone) carries over, except the
+            # basket, which a customer fills before logging in to place the order.
+            kept = basket.lines(session)
             session.clear()
             login_user(user)
+            basket.save(session, kept)
             flash(f"Logged in as {user.username}.", "success")
             return redirect(safe_next(form.next.data, url_for("shop.index")))
         throttle.failed(form.username.data)
@@ -63,6 +67,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    # The basket goes too: on a shared computer the next person should not find it (README).
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("shop.index"))
