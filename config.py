@@ -30,6 +30,8 @@ class Config:
     # OWASP ASVS: pbkdf2-sha256 with at least 600,000 iterations.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"
     TOKEN_TTL_SECONDS = 24 * 3600
+    # How long after placing an order its customer may still cancel it (admins: any time).
+    ORDER_CANCEL_WINDOW_SECONDS = 1800
     LOW_STOCK_THRESHOLD = 5
 
     MAX_CONTENT_LENGTH = 64 * 1024

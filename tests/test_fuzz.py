@@ -27,12 +27,15 @@ from sweetshop.extensions import db
 from sweetshop.models import Sweet
 from sweetshop.rules import STOCK_MAX
 
-CASES_PER_OPERATION = 15  # 16 operations: a few hundred cases per backend
+CASES_PER_OPERATION = 15  # 21 operations: a few hundred cases per backend
 # Some schema-valid requests are refused, with the status codes SPEC section 3 sets:
 # - by what the shop holds: 400 "Username already registered", 400 "Out of stock", 422 for
 #   an Idempotency-Key reused with other parameters;
-# - by rules JSON Schema cannot state: 422 when min_price > max_price, and 422 for a quantity
-#   written as 3.0 or 1e3 (JSON Schema counts those as integers; the API wants integer literals).
+#   400 "Insufficient stock" and 404 "Sweet not found" for an order, 422 for the name of a
+#   sweet on sale (create, rename, restore), 409 "Order already cancelled";
+# - by rules JSON Schema cannot state: 422 when min_price > max_price, 422 for a quantity
+#   written as 3.0 or 1e3 (JSON Schema counts those as integers; the API wants integer literals),
+#   and 422 for an order listing one sweet twice.
 # Every other schema-valid request must be accepted (or be 401/403/404, schemathesis' default).
 CONFIG = """
 [[operations]]
@@ -50,6 +53,26 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "422"]
 [[operations]]
 include-name = "POST /api/sweets"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
+
+[[operations]]
+include-name = "POST /api/sweets/{sweet_id}/restore"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+[[operations]]
+include-name = "PUT /api/sweets/{sweet_id}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+[[operations]]
+include-name = "PATCH /api/sweets/{sweet_id}"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+[[operations]]
+include-name = "POST /api/orders"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "422"]
+
+[[operations]]
+include-name = "POST /api/orders/{order_id}/cancel"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409"]
 
 [[operations]]
 include-name = "POST /api/sweets/{sweet_id}/restock"
