@@ -93,3 +93,9 @@ def stock_history(sweet_id):
         .order_by(StockMovement.id.desc())
     ).all()
 
+
+def sweets_by_id(sweet_ids):
+    """The sweets with these ids, archived ones too (the basket shows them unavailable): ``{id: Sweet}``."""
+    if not sweet_ids:
+        return {}
+    return {sweet.id: sweet for sweet in db.session.scalars(select(Sweet).where(Sweet.id.in_(sweet_ids)))}
