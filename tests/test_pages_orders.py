@@ -36,7 +36,7 @@ def test_the_basket_shows_each_line_with_price_stock_and_totals(pages):
     assert page.status_code == 200
     assert text_of(page, f"line-{fudge}").startswith("Fudge £2.50 10")
     assert text_of(page, f"line-{fudge}").endswith("£5.00 Remove Fudge")
-    assert input_value(page, f"line-{fudge}") == "2"
+    assert input_value(page, f"quantity-{fudge}") == "2"
     assert text_of(page, f"line-{toffee}").startswith("Toffee £1.25 4")
     assert text_of(page, "basket-total") == "£8.75"
     # Anonymous visitors are asked to log in, and come back to the basket.
@@ -79,8 +79,8 @@ def test_a_bad_quantity_in_the_basket_is_refused_by_its_line(pages, quantity, me
     fields = form_fields(pages.client.get("/basket").text, f"/basket/{fudge}/quantity")
     page = pages.client.post(f"/basket/{fudge}/quantity", data=dict(fields, quantity=quantity))
     assert page.status_code == 422
-    assert field_error(page, f"line-{fudge}") == message
-    assert (input_value(page, f"line-{fudge}") or "") == quantity
+    assert field_error(page, f"quantity-{fudge}") == message
+    assert (input_value(page, f"quantity-{fudge}") or "") == quantity
     assert pages.basket() == {fudge: 2} and pages.stock(fudge) == 10
 
 
