@@ -53,7 +53,6 @@ class Config:
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
     CATALOGUE_PAGE_SIZE = 12
-    PURCHASES_PAGE_SIZE = 50
     CURRENCY_SYMBOL = "£"
     # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
     SHOP_TIMEZONE = "Europe/London"
