@@ -99,3 +99,15 @@ def sweets_by_id(sweet_ids):
     if not sweet_ids:
         return {}
     return {sweet.id: sweet for sweet in db.session.scalars(select(Sweet).where(Sweet.id.in_(sweet_ids)))}
+
+
+def single_purchases(user_id, limit=20):
+    """One user's latest purchases of one sweet at a time (not part of an order), newest first:
+    ``(StockMovement, sweet name)`` rows for "My orders"."""
+    return db.session.execute(
+        select(StockMovement, Sweet.name)
+        .join(Sweet, Sweet.id == StockMovement.sweet_id)
+        .where(StockMovement.kind == StockMovement.PURCHASE, StockMovement.user_id == user_id,
+               StockMovement.order_id.is_(None))
+        .order_by(StockMovement.id.desc()).limit(limit)
+    ).all()

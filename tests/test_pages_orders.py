@@ -344,3 +344,19 @@ def test_the_cancel_deadline_is_shown(pages):
     with pages.app.test_request_context():
         deadline = when(created + timedelta(seconds=1800))
     assert f"You can cancel until {deadline}." in text_of(pages.client.get(f"/orders/{order_id}"), "main")
+
+
+def test_my_orders_also_lists_single_purchases(pages):
+    fudge = pages.sweet("Fudge", price="2.50", quantity=10)
+    pages.customer("carol")
+    assert "You have no orders yet." in pages.client.get("/orders").text
+    with pages.app.app_context():
+        from sweetshop import accounts
+        carol = accounts.find_user("carol").id
+        inventory.purchase(fudge, carol, 3)  # as an API script would
+        inventory.purchase(fudge, None, 1)  # someone else's
+    place(pages, (fudge, 2))
+    page = pages.client.get("/orders")
+    assert len(order_ids(page)) == 1
+    singles = text_of(page, "single-purchases")
+    assert "Fudge 3 £2.50 £7.50" in singles and singles.count("Fudge") == 1

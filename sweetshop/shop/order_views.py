@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import inventory, orders
+from .. import catalog, inventory, orders
 from ..errors import CancelWindowClosedError, OrderAlreadyCancelledError, OrderNotFoundError
 from ..forms import ConfirmForm
 from ..security import safe_next
@@ -59,8 +59,11 @@ def my_orders():
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     shown = orders.list_orders(user_id=current_user.id, skip=(page - 1) * size, limit=size)
     here = url_for(".my_orders", page=page) if page > 1 else url_for(".my_orders")
+    # Purchases made one sweet at a time (before the basket, or by API scripts) are no orders,
+    # but they are the customer's history too: the latest are listed under the first page.
+    singles = catalog.single_purchases(current_user.id) if page == 1 else []
     return render_template("shop/orders.html", orders=shown, total=total, page=page, pages=pages,
-                           cancel=ConfirmForm(formdata=None, next=here))
+                           singles=singles, cancel=ConfirmForm(formdata=None, next=here))
 
 
 @bp.post("/orders/<id:order_id>/cancel")
