@@ -152,6 +152,8 @@ class RegisterForm(FlaskForm):
                                         "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
     confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
                             render_kw={"required": True, "autocomplete": "new-password"})
+    # Where to go after the login that follows (e.g. back to the basket).
+    next = HiddenField()
 
 
 class LoginForm(FlaskForm):

@@ -360,3 +360,22 @@ def test_my_orders_also_lists_single_purchases(pages):
     assert len(order_ids(page)) == 1
     singles = text_of(page, "single-purchases")
     assert "Fudge 3 £2.50 £7.50" in singles and singles.count("Fudge") == 1
+
+
+def test_registering_from_the_basket_leads_back_to_it(pages):
+    fudge = pages.sweet("Fudge", quantity=10)
+    pages.add(fudge, 2)
+    basket = pages.client.get("/basket")
+    assert 'href="/register?next=/basket"' in basket.text
+    form = form_fields(pages.client.get("/register?next=/basket").text, "/register")
+    assert form["next"] == "/basket"
+    registered = pages.client.post("/register", data=dict(
+        form, username="carol", password="correct horse 1", confirm="correct horse 1"))
+    assert registered.status_code == 302 and registered.location == "/login?username=carol&next=/basket"
+    login = form_fields(pages.client.get(registered.location).text, "/login")
+    logged_in = pages.client.post("/login", data=dict(login, password="correct horse 1"))
+    assert logged_in.location == "/basket" and pages.basket() == {fudge: 2}
+    fresh = form_fields(pages.client.get("/register?next=//evil.example").text, "/register")
+    unsafe = pages.client.post("/register", data=dict(
+        fresh, username="dave", password="correct horse 1", confirm="correct horse 1"))
+    assert unsafe.location == "/login?username=dave"

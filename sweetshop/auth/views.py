@@ -24,7 +24,7 @@ def load_user(user_id):
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    form = RegisterForm()
+    form = RegisterForm(next=request.args.get("next"))
     if form.validate_on_submit():
         try:
             # Pages never make an admin: is_admin is not a field of the form.
@@ -33,7 +33,8 @@ def register():
             form.username.errors.append(error.detail)
         else:
             flash(f"Welcome, {form.username.data}! Your account is ready: please log in.", "success")
-            return redirect(url_for(".login", username=form.username.data))
+            back = safe_next(form.next.data, None)
+            return redirect(url_for(".login", username=form.username.data, next=back))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
 
 
