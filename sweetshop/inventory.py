@@ -429,10 +429,7 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
     :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
     """
-    order = db.session.execute(
-        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
-    ).one_or_none()
-    db.session.rollback()  # end the read before the write (SQLite)
+    order = _order_to_cancel(order_id)
     if order is None or not (is_admin or order.user_id == user_id):
         raise OrderNotFoundError()
     if order.status == Order.CANCELLED:
@@ -460,6 +457,16 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     cancelled = get_order(order_id)
     db.session.rollback()
     return cancelled
+
+
+def _order_to_cancel(order_id):
+    """The order's owner, status and time, for the checks before the conditional UPDATE (which
+    alone decides a race: the status may change between this read and that write)."""
+    order = db.session.execute(
+        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
+    ).one_or_none()
+    db.session.rollback()  # end the read before the write (SQLite)
+    return order
 
 
 def _return_lines(order_id, user_id, now):
