@@ -112,7 +112,15 @@ def update_sweet(sweet_id, **changes):
             .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
         ).one_or_none()
 
-    row = _write_named(write, changes.get("name"), sweet_id)
+    try:
+        row = _write_named(write, changes.get("name"), sweet_id)
+    except SweetNameTakenError:
+        # A sweet that is not on sale is "not found", whatever name it was asked to take.
+        exists = db.session.execute(select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
+        db.session.rollback()
+        if exists is None:
+            raise SweetNotFoundError() from None
+        raise
     if row is None:
         raise SweetNotFoundError()  # the UPDATE touched no row: nothing was committed
     return row

@@ -224,6 +224,15 @@ def test_restore_sweet(buyer):
     assert taken.value.errors == {"name": ["A sweet on sale already has this name."]}
 
 
+def test_renaming_a_sweet_not_on_sale_is_not_found_even_to_a_taken_name(buyer):
+    new_sweet("Fudge")
+    gone = new_sweet("Toffee")
+    inventory.archive_sweet(gone)
+    for sweet_id in (gone, 999):
+        with pytest.raises(SweetNotFoundError):
+            inventory.update_sweet(sweet_id, name="FUDGE")
+
+
 def test_the_unique_index_decides_a_name_race(buyer, monkeypatch):
     """Two admins creating the same name at once both pass the check; the index refuses the
     second, which gets the same 422 as the check would have given."""
