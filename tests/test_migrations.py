@@ -120,11 +120,12 @@ def test_downgrade_to_base_and_upgrade_again(migrated):
         assert [diff[0] for diff in schema_differences(connection)] == ["add_index"]
 
 
-def test_idempotency_index_covers_only_keyed_rows(migrated):
-    """Migration 0003: the unique (user, key) index is partial, so keyless rows skip it."""
+@pytest.mark.parametrize(("table", "name"), [("stock_movements", "uq_stock_movements_user_key"),
+                                             ("orders", "uq_orders_user_key")])
+def test_idempotency_index_covers_only_keyed_rows(migrated, table, name):
+    """Migrations 0003 and 0004: the unique (user, key) indexes are partial, so keyless rows skip them."""
     with migrated.connect() as connection:
-        index = next(index for index in inspect(connection).get_indexes("stock_movements")
-                     if index["name"] == "uq_stock_movements_user_key")
+        index = next(index for index in inspect(connection).get_indexes(table) if index["name"] == name)
     assert index["unique"] and index["column_names"] == ["user_id", "idempotency_key"]
     where = index["dialect_options"][f"{migrated.dialect.name}_where"]
     assert str(where).lower().replace("(", "").replace(")", "") == "idempotency_key is not null"
@@ -197,3 +198,17 @@ def test_upgrade_renames_twins_already_on_sale(backend, tmp_path):
             names = connection.execute(text("SELECT name FROM sweets ORDER BY id")).scalars().all()
         engine.dispose()
     assert names == ["Fudge", "FUDGE (#2)", "fudge", "Toffee"]
+
+
+def test_name_index_is_on_lower_name_of_sweets_on_sale(migrated):
+    """Migration 0004's index as the database holds it (SQLite keeps the statement as written)."""
+    with migrated.connect() as connection:
+        if migrated.dialect.name == "postgresql":
+            definition = connection.scalar(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_sweets_name_on_sale'"))
+        else:
+            definition = connection.scalar(text(
+                "SELECT sql FROM sqlite_master WHERE name = 'uq_sweets_name_on_sale'"))
+    definition = definition.lower().replace("(", "").replace(")", "").replace('"', "")
+    assert "unique index uq_sweets_name_on_sale on" in definition
+    assert "lowername" in definition.replace(" ", "") and "where archived_at is null" in definition
