@@ -181,3 +181,12 @@ def test_names_are_escaped(pages):
     page = pages.client.get("/")
     assert "<script>alert(1)</script>" not in page.text and "<b>cat" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_query_keys_that_look_like_url_for_options_are_plain_filters(pages):
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 1
+    pages.sweet("Fudge")
+    pages.sweet("Fudge Two")
+    page = pages.client.get("/?_external=1&_anchor=x&name=fudge")
+    assert 'href="/?_external=1&amp;_anchor=x&amp;name=fudge&amp;page=2"' in page.text
+    assert "http://" not in page.text
