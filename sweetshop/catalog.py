@@ -1,9 +1,9 @@
 """Read-only queries shared by the shop pages, the admin pages and the API."""
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from .errors import SweetNotFoundError
 from .extensions import db
-from .models import StockMovement, Sweet, User
+from .models import Order, StockMovement, Sweet, User
 
 
 def on_sale():
@@ -67,11 +67,17 @@ def all_sweets(include_archived=False):
 
 
 def purchases(user_id=None, skip=0, limit=100):
-    """Purchases from the ledger, newest first; one user's, or everybody's when ``user_id`` is None."""
+    """Purchases from the ledger, newest first; one user's, or everybody's when ``user_id`` is None.
+
+    Single purchases and the lines of placed orders (``order_id`` says which); the lines of a
+    cancelled order are left out, since their units went back.
+    """
     query = (select(StockMovement, Sweet.name, User.username)
              .join(Sweet, Sweet.id == StockMovement.sweet_id)
              .join(User, User.id == StockMovement.user_id)
-             .where(StockMovement.kind == StockMovement.PURCHASE))
+             .outerjoin(Order, Order.id == StockMovement.order_id)
+             .where(StockMovement.kind == StockMovement.PURCHASE,
+                    or_(StockMovement.order_id.is_(None), Order.status == Order.PLACED)))
     if user_id is not None:
         query = query.where(StockMovement.user_id == user_id)
     return db.session.execute(
@@ -85,4 +91,23 @@ def stock_history(sweet_id):
         .outerjoin(User, User.id == StockMovement.user_id)
         .where(StockMovement.sweet_id == sweet_id)
         .order_by(StockMovement.id.desc())
+    ).all()
+
+
+def sweets_by_id(sweet_ids):
+    """The sweets with these ids, archived ones too (the basket shows them unavailable): ``{id: Sweet}``."""
+    if not sweet_ids:
+        return {}
+    return {sweet.id: sweet for sweet in db.session.scalars(select(Sweet).where(Sweet.id.in_(sweet_ids)))}
+
+
+def single_purchases(user_id, limit=20):
+    """One user's latest purchases of one sweet at a time (not part of an order), newest first:
+    ``(StockMovement, sweet name)`` rows for "My orders"."""
+    return db.session.execute(
+        select(StockMovement, Sweet.name)
+        .join(Sweet, Sweet.id == StockMovement.sweet_id)
+        .where(StockMovement.kind == StockMovement.PURCHASE, StockMovement.user_id == user_id,
+               StockMovement.order_id.is_(None))
+        .order_by(StockMovement.id.desc()).limit(limit)
     ).all()

@@ -57,14 +57,19 @@ def create_admin(username, password_stdin):
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo():
-    """Load the demo catalogue; sweets that already exist (by name) are left alone."""
-    existing = {name.lower() for name in db.session.scalars(select(func.lower(Sweet.name)))}
-    added = 0
+    """Load the demo catalogue into a shop that has never had a sweet; otherwise add nothing.
+
+    Any sweet, archived ones included, means the shop is in use: re-adding a demo sweet that
+    its owner renamed or archived would put units that do not exist on sale.
+    """
+    has_had_sweets = db.session.execute(select(Sweet.id).limit(1)).first() is not None
+    db.session.rollback()
+    if has_had_sweets:
+        click.echo("The shop has had sweets already; seed-demo adds nothing.")
+        return
     for name, category, price, quantity in DEMO_SWEETS:
-        if name.lower() not in existing:
-            inventory.create_sweet(name, category, Decimal(price), quantity)
-            added += 1
-    click.echo(f"Added {added} demo sweets ({len(DEMO_SWEETS) - added} were there already).")
+        inventory.create_sweet(name, category, Decimal(price), quantity)
+    click.echo(f"Added {len(DEMO_SWEETS)} demo sweets.")
 
 
 @click.command("audit-stock")

@@ -45,6 +45,8 @@ class Config:
     # OWASP ASVS: pbkdf2-sha256 with at least 600,000 iterations.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:600000"
     TOKEN_TTL_SECONDS = 24 * 3600
+    # How long after placing an order its customer may still cancel it (admins: any time).
+    ORDER_CANCEL_WINDOW_SECONDS = 1800
     LOW_STOCK_THRESHOLD = 5
 
     MAX_CONTENT_LENGTH = 64 * 1024
@@ -69,8 +71,10 @@ class Config:
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
     CATALOGUE_PAGE_SIZE = 12
-    PURCHASES_PAGE_SIZE = 50
     CURRENCY_SYMBOL = "£"
+    # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
+    SHOP_TIMEZONE = "Europe/London"
+    ORDERS_PAGE_SIZE = 20
 
 
 class DevelopmentConfig(Config):

@@ -56,3 +56,58 @@ class IdempotencyKeyReusedError(SweetshopError):
 
 class UsernameTakenError(SweetshopError):
     message = "Username already registered"
+
+
+class SweetNameTakenError(ValidationError):
+    """A sweet on sale already has this name (in any case)."""
+
+    def __init__(self):
+        super().__init__({"name": ["A sweet on sale already has this name."]},
+                         "A sweet on sale already has this name")
+
+
+class OrderShortError(SweetshopError):
+    """Some lines of an order asked for more than there is; nothing was sold.
+
+    ``shortages`` lists every short line: ``{"sweet_id", "requested", "available"}``.
+    """
+
+    message = "Insufficient stock"
+
+    def __init__(self, shortages):
+        super().__init__()
+        self.shortages = shortages
+
+    @property
+    def extra(self):
+        return {"shortages": self.shortages}
+
+
+class OrderSweetsMissingError(SweetNotFoundError):
+    """Some sweets of an order are not on sale; ``missing`` lists their ids. Nothing was sold."""
+
+    def __init__(self, missing):
+        super().__init__()
+        self.missing = missing
+
+    @property
+    def extra(self):
+        return {"missing": self.missing}
+
+
+class OrderNotFoundError(NotFoundError):
+    message = "Order not found"
+
+
+class CancelWindowClosedError(SweetshopError):
+    status = 403
+    message = "The time to cancel this order has passed"
+
+
+class OrderAlreadyCancelledError(SweetshopError):
+    status = 409
+    message = "Order already cancelled"
+
+
+class OrderKeyReusedError(IdempotencyKeyReusedError):
+    message = "Idempotency-Key was already used with different items"

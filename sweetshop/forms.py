@@ -76,14 +76,31 @@ class RestockForm(FlaskForm):
                             render_kw={"min": 0, "max": rules.RESTOCK_MAX, "required": True})
 
 
-class BuyForm(FlaskForm):
-    """One sweet's buy form; ``token`` is new on every render and becomes the purchase's
-    idempotency key, so submitting the same rendered form twice buys once."""
+def _quantity(label="Quantity", **kwargs):
+    """An order line's quantity: the API's rule for it (1 to 1000)."""
+    return IntegerField(label, [Rule(rules.clean_purchase_quantity)],
+                        render_kw={"min": 1, "max": rules.PURCHASE_MAX, "required": True}, **kwargs)
 
-    quantity = IntegerField("Quantity", [Rule(rules.clean_purchase_quantity)], default=1,
-                            render_kw={"min": 1, "max": rules.PURCHASE_MAX, "required": True})
-    token = HiddenField(default=_new_token, validators=[Rule(rules.clean_idempotency_key)])
+
+class AddToBasketForm(FlaskForm):
+    """One sweet's form on the catalogue; ``next`` is the catalogue page and search to go back to."""
+
+    quantity = _quantity(default=1)
     next = HiddenField()
+
+
+class BasketLineForm(FlaskForm):
+    """A basket line's new quantity."""
+
+    quantity = _quantity()
+
+
+class PlaceOrderForm(FlaskForm):
+    """"Place order": ``lines`` is the basket as the customer saw it ("3:2 7:1"), and ``token`` is new
+    on every render and becomes the order's idempotency key, so a double submit places one order."""
+
+    lines = HiddenField()
+    token = HiddenField(default=_new_token, validators=[Rule(rules.clean_idempotency_key)])
 
 
 PRICE_BOUND = Rule(rules.clean_price_bound, parse=rules.parse_decimal)
@@ -135,6 +152,8 @@ class RegisterForm(FlaskForm):
                                         "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
     confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
                             render_kw={"required": True, "autocomplete": "new-password"})
+    # Where to go after the login that follows (e.g. back to the basket).
+    next = HiddenField()
 
 
 class LoginForm(FlaskForm):
@@ -150,4 +169,22 @@ class MakeAdminForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """A button and its CSRF token: log out, archive a sweet."""
+    """A button and its CSRF token (archive or restore a sweet, remove a basket line, cancel an order);
+    ``next`` says where to go back to, when that varies."""
+
+    next = HiddenField()
+
+
+class OrderFilterForm(FlaskForm):
+    """The admin orders list's status filter, read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", default="")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Set here, as the catalogue sets its categories: WTForms 3.3 deprecates tuples passed to
+        # the field, and its SelectChoice does not exist in the 3.1 this project supports.
+        self.status.choices = [("", "All orders"), ("placed", "Placed"), ("cancelled", "Cancelled")]

@@ -50,6 +50,7 @@ def handle_domain_error(error):
     body = {"detail": error.detail}
     if isinstance(error, ValidationError) and error.errors:
         body["errors"] = error.errors
+    body.update(getattr(error, "extra", {}))  # e.g. an order's "shortages" or "missing"
     if not wants_json():
         # Page views catch domain errors themselves; this is only the fallback (e.g. a 404 sweet).
         return _page_response(default_exceptions[error.status](error.detail))

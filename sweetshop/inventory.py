@@ -8,17 +8,23 @@ client waits: many workers on many hosts can sell the same sweet safely.
 """
 import logging
 
-from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
+from datetime import timedelta
 
-from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockLimitError,
-                     SweetNotFoundError)
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
+from sqlalchemy.exc import DataError, IntegrityError
+
+from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, OrderAlreadyCancelledError,
+                     OrderKeyReusedError, OrderNotFoundError, OrderShortError, OrderSweetsMissingError,
+                     OutOfStockError, StockLimitError, SweetNameTakenError, SweetNotFoundError)
 from .extensions import db
-from .models import StockMovement, Sweet, Timestamp, utcnow
+from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
+from .orders import get_order
 from .rules import STOCK_MAX
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
+orders = Order.__table__
+order_lines = OrderLine.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
 SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
 on_sale = sweets.c.archived_at.is_(None)
@@ -26,10 +32,11 @@ log = logging.getLogger(__name__)
 
 
 def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idempotency_key=None,
-            at=None):
+            at=None, order_id=None):
     db.session.execute(insert(movements).values(
         sweet_id=sweet_id, kind=kind, change=change, balance=balance, user_id=user_id,
-        unit_price=unit_price, idempotency_key=idempotency_key, created_at=at or utcnow()))
+        unit_price=unit_price, idempotency_key=idempotency_key, created_at=at or utcnow(),
+        order_id=order_id))
 
 
 def _log_change(sweet_id, kind, change, balance, user_id):
@@ -38,14 +45,55 @@ def _log_change(sweet_id, kind, change, balance, user_id):
                                     "balance": balance, "by_user_id": user_id})
 
 
+def _name_taken(name, other_than=None):
+    """Whether a sweet on sale (other than ``other_than``) has this name, in any case.
+
+    Compared with the database's lower(), as the unique index is, so the two agree.
+    Ends the read, so that the write after it starts a fresh transaction (SQLite).
+    """
+    query = select(sweets.c.id).where(func.lower(sweets.c.name) == func.lower(name), on_sale)
+    if other_than is not None:
+        query = query.where(sweets.c.id != other_than)
+    taken = db.session.execute(query.limit(1)).first() is not None
+    db.session.rollback()
+    return taken
+
+
+def _write_named(write, name, sweet_id=None):
+    """Run ``write()`` (which may give a sweet on sale ``name``) and commit.
+
+    The check before is for a clear answer; the unique index on lower(name) is what
+    decides two racing writes, and its refusal gets the same answer.
+
+    :raise SweetNameTakenError:
+    """
+    if name is not None and _name_taken(name, sweet_id):
+        raise SweetNameTakenError()
+    try:
+        result = write()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if name is not None and _name_taken(name, sweet_id):
+            raise SweetNameTakenError() from None
+        raise
+    return result
+
+
 def create_sweet(name, category, price, quantity=0, user_id=None):
-    """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock."""
-    sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
-    db.session.add(sweet)
-    db.session.flush()
-    _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
-            at=sweet.created_at)
-    db.session.commit()
+    """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock.
+
+    :raise SweetNameTakenError: a sweet on sale has this name (nothing changed).
+    """
+    def write():
+        sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
+        db.session.add(sweet)
+        db.session.flush()
+        _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
+                at=sweet.created_at)
+        return sweet
+
+    sweet = _write_named(write, name)
     _log_change(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id)
     return sweet
 
@@ -54,16 +102,52 @@ def update_sweet(sweet_id, **changes):
     """Change a sweet's name, category or price (never its stock); returns the sweet.
 
     :raise SweetNotFoundError: no such sweet on sale.
+    :raise SweetNameTakenError: another sweet on sale has the new name (nothing changed).
     """
     assert set(changes) <= {"name", "category", "price"}, "stock changes only by purchase/restock"
-    row = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, on_sale)
-        .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
-    ).one_or_none()
-    if row is None:
+
+    def write():
+        return db.session.execute(
+            update(sweets).where(sweets.c.id == sweet_id, on_sale)
+            .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
+        ).one_or_none()
+
+    try:
+        row = _write_named(write, changes.get("name"), sweet_id)
+    except SweetNameTakenError:
+        # A sweet that is not on sale is "not found", whatever name it was asked to take.
+        exists = db.session.execute(select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
         db.session.rollback()
+        if exists is None:
+            raise SweetNotFoundError() from None
+        raise
+    if row is None:
+        raise SweetNotFoundError()  # the UPDATE touched no row: nothing was committed
+    return row
+
+
+def restore_sweet(sweet_id):
+    """Put an archived sweet on sale again, with the stock and ledger it had; returns the sweet.
+
+    :raise SweetNotFoundError: no archived sweet with this id.
+    :raise SweetNameTakenError: a sweet on sale has taken its name meanwhile (nothing changed).
+    """
+    name = db.session.execute(
+        select(sweets.c.name).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
+    ).scalar_one_or_none()
+    db.session.rollback()
+    if name is None:
         raise SweetNotFoundError()
-    db.session.commit()
+
+    def write():
+        return db.session.execute(
+            update(sweets).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
+            .values(archived_at=None, updated_at=utcnow()).returning(*SWEET_COLUMNS)
+        ).one_or_none()
+
+    row = _write_named(write, name, sweet_id)
+    if row is None:
+        raise SweetNotFoundError()  # restored (or gone) meanwhile by a racing request
     return row
 
 
@@ -220,6 +304,210 @@ def restock(sweet_id, user_id, quantity):
     db.session.commit()
     _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
+
+
+# --- orders: many lines bought in one go ----------------------------------------------------
+#
+# Why ascending sweet id makes deadlocks impossible: each line's conditional UPDATE locks its
+# sweet's row until the commit. A deadlock needs two transactions each holding a row the other
+# waits for, i.e. one locking A then B while the other locks B then A. When every transaction
+# that locks several sweets (placing and cancelling orders) locks them in ascending id, and
+# every other one (a purchase, a restock, an edit) locks a single sweet, any transaction that
+# waits is waiting for a higher id than all it holds, so a cycle of waits cannot close. The
+# order row a cancel locks first is locked by nobody else but racing cancels of that order,
+# which wait for it before locking any sweet. (The inserts' foreign-key checks take only
+# KEY SHARE locks, which no UPDATE of these tables conflicts with.)
+
+
+def place_order(user_id, items, idempotency_key=None):
+    """Sell every line of an order in one transaction, or none; returns the order (``OrderView``).
+
+    ``items`` are ``(sweet_id, quantity)`` pairs, already valid (see ``rules.clean_order_items``):
+    1 to 50 of them, each sweet once. With an ``idempotency_key`` the order is placed at most
+    once per user and key: a repeat returns the first order and leaves stock alone.
+
+    :raise OrderSweetsMissingError: some sweets are not on sale (``missing``; nothing changed).
+    :raise OrderShortError: some lines ask for more than there is (``shortages``; nothing changed).
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    lines = sorted(tuple(item) for item in items)
+    earlier = _replay_order(user_id, idempotency_key, lines)
+    if earlier is not None:
+        return earlier
+    now = utcnow()
+    try:
+        order_id, refused, ledger_rows = _sell_lines(user_id, lines, idempotency_key, now)
+        if refused is None:
+            db.session.commit()
+    except IntegrityError:
+        # A twin order with the same key committed first (another worker or host): the unique
+        # (user, key) index refused our order row, and the rollback undoes everything we did.
+        db.session.rollback()
+        earlier = _replay_order(user_id, idempotency_key, lines)
+        if earlier is None:
+            raise
+        return earlier
+    if refused is not None:
+        # Roll back whole first: what the earlier lines took goes back, and their locks go.
+        # (No twin can have placed this order meanwhile: it would have waited on our order row.)
+        db.session.rollback()
+        raise _why_not_placed(lines, refused)
+    for row in ledger_rows:
+        _log_change(row["sweet_id"], StockMovement.PURCHASE, row["change"], row["balance"], user_id)
+    order = get_order(order_id)
+    db.session.rollback()
+    return order
+
+
+def _sell_lines(user_id, lines, idempotency_key, now):
+    """The order row, then section 5's conditional UPDATE per line in ascending sweet id, then
+    the lines and their ledger rows; all uncommitted.
+
+    Returns ``(order_id, None, ledger_rows)``, or ``(order_id, sweet_id, None)`` for the first
+    line whose UPDATE touched no row (the caller must roll back).
+
+    :raise IntegrityError: the user already placed an order with this key.
+    """
+    order_id = db.session.execute(
+        insert(orders).values(user_id=user_id, status=Order.PLACED, created_at=now,
+                              idempotency_key=idempotency_key).returning(orders.c.id)
+    ).scalar_one()
+    line_rows, ledger_rows = [], []
+    for sweet_id, quantity in lines:  # ascending sweet id: see the comment above place_order
+        sold = db.session.execute(_SALE, {"sweet_id": sweet_id, "units": quantity, "now": now}
+                                  ).one_or_none()
+        if sold is None:
+            return order_id, sweet_id, None
+        line_rows.append({"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity,
+                          "unit_price": sold.price})
+        ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.PURCHASE, "change": -quantity,
+                            "balance": sold.quantity, "user_id": user_id, "unit_price": sold.price,
+                            "idempotency_key": None, "created_at": now, "order_id": order_id})
+    # All rows are locked already; two multi-row inserts instead of two per line.
+    db.session.execute(insert(order_lines), line_rows)
+    db.session.execute(insert(movements), ledger_rows)
+    return order_id, None, ledger_rows
+
+
+def _why_not_placed(lines, refused):
+    """The error for an order refused (and rolled back) at line ``refused``.
+
+    Only now do we read the rows, once, to report every missing sweet and every short line.
+    """
+    ids = [sweet_id for sweet_id, _ in lines]
+    available = dict(db.session.execute(
+        select(sweets.c.id, sweets.c.quantity).where(sweets.c.id.in_(ids), on_sale)).all())
+    db.session.rollback()
+    missing = [sweet_id for sweet_id in ids if sweet_id not in available]
+    if missing:
+        return OrderSweetsMissingError(missing)
+    shortages = [{"sweet_id": sweet_id, "requested": quantity, "available": available[sweet_id]}
+                 for sweet_id, quantity in lines
+                 if quantity > available[sweet_id] or sweet_id == refused]
+    # The refused line is always listed: if stock came back between the refusal and this look,
+    # it shows what there is now, and the client may simply try again.
+    return OrderShortError(shortages)
+
+
+def _replay_order(user_id, idempotency_key, lines):
+    """The user's earlier order under this key, or None if there is none.
+
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    if idempotency_key is None:
+        return None
+    order_id = db.session.execute(
+        select(orders.c.id).where(orders.c.user_id == user_id,
+                                  orders.c.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    earlier = get_order(order_id) if order_id is not None else None
+    db.session.rollback()  # end the read before any write (SQLite)
+    if earlier is not None and [(i.sweet_id, i.quantity) for i in earlier.items] != lines:
+        raise OrderKeyReusedError()
+    return earlier
+
+
+def cancel_order(order_id, user_id, is_admin, window_seconds):
+    """Cancel a placed order and put every line's units back in stock; returns the order.
+
+    An admin may cancel any order at any time; a customer only their own, within
+    ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
+
+    :raise OrderNotFoundError: no such order, or another customer's (for a non-admin).
+    :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
+    :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
+    """
+    order = _order_to_cancel(order_id)
+    if order is None or not (is_admin or order.user_id == user_id):
+        raise OrderNotFoundError()
+    if order.status == Order.CANCELLED:
+        raise OrderAlreadyCancelledError()
+    now = utcnow()
+    placed_at = order.created_at
+    if placed_at.tzinfo is None:  # SQLite: naive, in UTC
+        placed_at = placed_at.replace(tzinfo=now.tzinfo)
+    if not is_admin and now - placed_at > timedelta(seconds=window_seconds):
+        raise CancelWindowClosedError()
+
+    # The row count decides which of several racing cancels gives the stock back: the first
+    # to update the row wins; the others wait for its commit, then find no placed row.
+    won = db.session.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.status == Order.PLACED)
+        .values(status=Order.CANCELLED, cancelled_at=now)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise OrderAlreadyCancelledError()
+    returned = _return_lines(order_id, user_id, now)
+    db.session.commit()
+    for sweet_id, quantity, balance in returned:
+        _log_change(sweet_id, StockMovement.RETURN, quantity, balance, user_id)
+    cancelled = get_order(order_id)
+    db.session.rollback()
+    return cancelled
+
+
+def _order_to_cancel(order_id):
+    """The order's owner, status and time, for the checks before the conditional UPDATE (which
+    alone decides a race: the status may change between this read and that write)."""
+    order = db.session.execute(
+        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
+    ).one_or_none()
+    db.session.rollback()  # end the read before the write (SQLite)
+    return order
+
+
+def _return_lines(order_id, user_id, now):
+    """One atomic increment per line, in ascending sweet id, each with its ``return`` ledger
+    row; uncommitted. Returns ``[(sweet_id, quantity, balance)]``.
+
+    The increment has no condition: the units were taken from this sweet, so they go back even
+    if it was archived meanwhile, and the ledger stays whole. It cannot pass the column's range
+    in practice: a restock stops at ``STOCK_MAX``, and an order line returns at most 1000 units,
+    so a sweet would need over two billion units in stock while the order was open; should it
+    happen on PostgreSQL, the whole cancel is refused (``StockLimitError``) and nothing changes.
+    """
+    lines = db.session.execute(
+        select(order_lines.c.sweet_id, order_lines.c.quantity)
+        .where(order_lines.c.order_id == order_id).order_by(order_lines.c.sweet_id)
+    ).all()
+    returned, ledger_rows = [], []
+    try:
+        for sweet_id, quantity in lines:
+            balance = db.session.execute(
+                update(sweets).where(sweets.c.id == sweet_id)
+                .values(quantity=sweets.c.quantity + quantity, updated_at=now)
+                .returning(sweets.c.quantity)
+            ).scalar_one()
+            returned.append((sweet_id, quantity, balance))
+            ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.RETURN, "change": quantity,
+                                "balance": balance, "user_id": user_id, "unit_price": None,
+                                "idempotency_key": None, "created_at": now, "order_id": order_id})
+    except DataError:
+        db.session.rollback()
+        raise StockLimitError("Returning the units would take the stock above its maximum") from None
+    db.session.execute(insert(movements), ledger_rows)
+    return returned
 
 
 def audit_stock():

@@ -1,9 +1,9 @@
-"""Database tables: users, their API tokens, sweets and the stock ledger."""
+"""Database tables: users, their API tokens, sweets, orders and the stock ledger."""
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -45,11 +45,18 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
+_ON_SALE = text("archived_at IS NULL")
+
+
 class Sweet(db.Model):
     __tablename__ = "sweets"
     __table_args__ = (
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
         CheckConstraint("price > 0", name="price_positive"),
+        # No two sweets on sale share a name, without regard to case; archived ones may.
+        # (SQLite's lower() folds ASCII letters only; PostgreSQL's folds all of Unicode.)
+        Index("uq_sweets_name_on_sale", func.lower(text("name")), unique=True,
+              postgresql_where=_ON_SALE, sqlite_where=_ON_SALE),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,7 +88,9 @@ class StockMovement(db.Model):
         Index("ix_stock_movements_sweet_id_id", "sweet_id", "id"),
     )
 
-    INITIAL, PURCHASE, RESTOCK = "initial", "purchase", "restock"
+    # A purchase row with an order_id is one line of that order; a return row gives a
+    # cancelled order's line back (a positive change).
+    INITIAL, PURCHASE, RESTOCK, RETURN = "initial", "purchase", "restock", "return"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"))
@@ -91,7 +100,44 @@ class StockMovement(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     unit_price: Mapped[Decimal | None] = mapped_column(Money)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     sweet: Mapped[Sweet] = relationship()
     user: Mapped[User | None] = relationship()
+
+
+class Order(db.Model):
+    """A basket bought in one go: all of its lines were sold together, or none."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("status IN ('placed', 'cancelled')", name="status_known"),
+        # One order per user and Idempotency-Key; racing twins are decided by this index.
+        Index("uq_orders_user_key", "user_id", "idempotency_key", unique=True,
+              postgresql_where=_KEYED, sqlite_where=_KEYED),
+    )
+
+    PLACED, CANCELLED = "placed", "cancelled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=PLACED)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderLine(db.Model):
+    """One sweet of an order: how many, and the unit price when it was sold."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity BETWEEN 1 AND 1000", name="quantity_in_range"),
+    )
+
+    # The key (order_id, sweet_id) lists each sweet once per order and finds an order's lines.
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)

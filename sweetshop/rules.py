@@ -129,6 +129,56 @@ def clean_restock_quantity(value):
     return clean_count(value, 0, RESTOCK_MAX)
 
 
+ORDER_ITEMS_MAX = 50
+ID_MAX = 2_147_483_647
+
+
+def clean_sweet_id(value):
+    return clean_count(value, 1, ID_MAX)
+
+
+def clean_order_items(value):
+    """An order's items, ``[{"sweet_id": id, "quantity": n}, ...]``, as ``[(sweet_id, quantity)]``.
+
+    1 to ``ORDER_ITEMS_MAX`` items, each sweet at most once, each quantity a purchase quantity.
+
+    :raise ValidationError: under ``items`` for the list as a whole, under ``items[i].field``
+        for one item's field.
+    """
+    if not isinstance(value, list):
+        raise ValidationError({"items": ["Must be a list of {\"sweet_id\", \"quantity\"} objects."]})
+    if not 1 <= len(value) <= ORDER_ITEMS_MAX:
+        raise ValidationError({"items": [f"Must hold 1 to {ORDER_ITEMS_MAX} items."]})
+    rule = {"sweet_id": clean_sweet_id, "quantity": clean_purchase_quantity}
+    errors, cleaned, seen = {}, [], set()
+    for index, item in enumerate(value):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            errors[where] = ["Must be an object with sweet_id and quantity."]
+            continue
+        try:
+            fields = clean_fields(item, rule, required=("sweet_id", "quantity"))
+        except ValidationError as error:
+            errors.update({f"{where}.{field}": messages for field, messages in error.errors.items()})
+            continue
+        if fields["sweet_id"] in seen:
+            errors[f"{where}.sweet_id"] = ["This sweet is in the order already; list each sweet once."]
+        seen.add(fields["sweet_id"])
+        cleaned.append((fields["sweet_id"], fields["quantity"]))
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def clean_new_order(data):
+    """An order's body, ``{"items": [...]}``, as ``[(sweet_id, quantity)]``.
+
+    :raise ValidationError:
+    """
+    fields = clean_fields(data, {"items": lambda items: items}, required=("items",))
+    return clean_order_items(fields["items"])
+
+
 def clean_username(value):
     if not isinstance(value, str) or not USERNAME_RE.fullmatch(value):
         raise ValueError("Must be 3 to 32 letters, digits, '_', '.' or '-'.")
@@ -216,14 +266,12 @@ def clean_fields(data, rules, required=(), refused=None):
 
 
 def clean_new_sweet(data):
-    """The fields of a sweet to create; ``quantity`` defaults to 0.
+    """The fields of a sweet to create; all four are required (SPEC section 3).
 
     :raise ValidationError:
     """
     rules = dict(SWEET_FIELDS, quantity=clean_initial_stock)
-    cleaned = clean_fields(data, rules, required=("name", "category", "price"))
-    cleaned.setdefault("quantity", 0)
-    return cleaned
+    return clean_fields(data, rules, required=("name", "category", "price", "quantity"))
 
 
 def clean_sweet_changes(data):

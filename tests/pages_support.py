@@ -2,6 +2,7 @@
 import html
 import re
 from decimal import Decimal
+from html.parser import HTMLParser
 
 from conftest import TEST_PASSWORD
 from sweetshop import accounts, catalog, inventory
@@ -64,11 +65,85 @@ class Pages:
         with self.app.app_context():
             return [(m.kind, m.change, user) for m, user in reversed(catalog.stock_history(sweet_id))]
 
-    def buy_form(self, page_html, sweet_id):
-        """The hidden fields of one sweet's buy form on a catalogue page."""
-        form = re.search(rf'action="/sweets/{sweet_id}/buy">(.*?)</form>', page_html, re.S)
-        assert form, f"no buy form for sweet {sweet_id}"
-        return dict(re.findall(r'name="(\w+)" type="hidden" value="([^"]*)"', form.group(1)))
+    def add(self, sweet_id, quantity=1, page="/"):
+        """Add to the basket through the sweet's form on a catalogue page, as a browser would."""
+        fields = form_fields(self.client.get(page).text, f"/basket/add/{sweet_id}")
+        return self.client.post(f"/basket/add/{sweet_id}", data=dict(fields, quantity=str(quantity)))
+
+    def basket(self):
+        with self.client.session_transaction() as session:
+            return {int(key): value for key, value in session.get("basket", {}).items()}
+
+    def place_form(self):
+        """The hidden fields of the basket page's "Place order" form."""
+        return form_fields(self.client.get("/basket").text, "/basket/order")
+
+    def place(self):
+        return self.client.post("/basket/order", data=self.place_form())
+
+
+class _Forms(HTMLParser):
+    """Every form of a page: its action and the values its fields would send."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms, self._select = [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs.get("action"), "fields": {}})
+        elif tag == "input" and self.forms and attrs.get("name"):
+            self.forms[-1]["fields"][attrs["name"]] = attrs.get("value") or ""
+        elif tag == "select" and self.forms:
+            self._select = attrs.get("name")
+            self.forms[-1]["fields"].setdefault(self._select, "")
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.forms[-1]["fields"][self._select] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._select = None
+
+
+def form_fields(page_html, action):
+    """The fields (name -> value) of the page's form posting to ``action``."""
+    parser = _Forms()
+    parser.feed(page_html)
+    found = [form["fields"] for form in parser.forms if form["action"] == action]
+    assert found, f"no form for {action}"
+    return found[0]
+
+
+class _Text(HTMLParser):
+    """The text inside each element that has an id, whitespace collapsed."""
+
+    VOID = {"input", "br", "img", "meta", "link", "hr", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.texts, self._open = {}, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self._open.append(dict(attrs).get("id"))
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        for element_id in self._open:
+            if element_id:
+                self.texts[element_id] = self.texts.get(element_id, "") + data
+
+
+def text_of(response, element_id):
+    """The text of the element with this id (None if there is none), whitespace collapsed."""
+    parser = _Text()
+    parser.feed(response.text)
+    text = parser.texts.get(element_id)
+    return None if text is None else " ".join(text.split())
 
 
 def flashes(response):

@@ -167,7 +167,8 @@ def test_purchases_lists_only_the_callers_newest_first(client, sales):
     assert {p["username"] for p in rows} == {"bob"}
     assert rows[0]["purchased_at"].endswith("Z") and rows[0]["id"] > rows[1]["id"]
     assert set(rows[0]) == {"id", "sweet_id", "sweet_name", "user_id", "username", "quantity",
-                            "unit_price", "total", "purchased_at"}
+                            "unit_price", "total", "purchased_at", "order_id"}
+    assert {p["order_id"] for p in rows} == {None}  # single purchases belong to no order
 
 
 def test_purchases_keep_the_price_paid(client, sales):

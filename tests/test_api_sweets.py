@@ -118,16 +118,24 @@ def test_create_returns_201_location_and_records_initial_stock(app, client, api)
         assert [(row.kind, row.change, row.balance) for row in ledger] == [("initial", 12, 12)]
 
 
-def test_create_quantity_defaults_to_zero(client, api):
-    response = client.post("/api/sweets", headers=api.admin,
+def test_create_needs_every_field_quantity_too(app, client, api):
+    """SPEC section 3: all four fields are required; scripts for the earlier backend rely on the 422."""
+    admin = api.admin
+    before = snapshot(app)
+    response = client.post("/api/sweets", headers=admin,
                            json={"name": "Humbug", "category": "Mints", "price": 0.35})
+    assert response.status_code == 422
+    assert response.json["errors"] == {"quantity": ["Field required."]}
+    assert snapshot(app) == before
+    response = client.post("/api/sweets", headers=api.admin,
+                           json={"name": "Humbug", "category": "Mints", "price": 0.35, "quantity": 0})
     assert response.status_code == 201 and response.json["quantity"] == 0
 
 
 def test_create_accepts_whole_and_exact_decimal_prices(app, client, api):
     for price, stored in [(3, Decimal("3.00")), (0.1, Decimal("0.10")), (100000, Decimal("100000.00"))]:
         response = client.post("/api/sweets", headers=api.admin,
-                               json={"name": f"P{price}", "category": "C", "price": price})
+                               json={"name": f"P{price}", "category": "C", "price": price, "quantity": 1})
         assert response.status_code == 201 and response.json["price"] == float(stored)
         with app.app_context():
             assert db.session.get(Sweet, response.json["id"]).price == stored

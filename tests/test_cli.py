@@ -1,8 +1,10 @@
 """Command line: create-admin, seed-demo and audit-stock, in-process and as a real ``flask`` process."""
+from decimal import Decimal
+
 from sqlalchemy import create_engine, func, select, text
 
 from conftest import flask_cli, migrated_database, server_env
-from sweetshop import accounts
+from sweetshop import accounts, inventory
 from sweetshop.cli import DEMO_SWEETS
 from sweetshop.extensions import db
 from sweetshop.models import Sweet, User
@@ -77,9 +79,34 @@ def test_seed_demo_is_idempotent(app, runner):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0 and f"Added {len(DEMO_SWEETS)} demo sweets" in first.output
     second = runner.invoke(args=["seed-demo"])
-    assert second.exit_code == 0 and "Added 0 demo sweets" in second.output
+    assert second.exit_code == 0 and "adds nothing" in second.output
     assert sweet_count(app) == len(DEMO_SWEETS)
     assert runner.invoke(args=["audit-stock"]).exit_code == 0
+
+
+def test_seed_demo_leaves_a_shop_in_use_alone(app, runner):
+    """A renamed demo sweet is not added back (with units that do not exist), nor an archived one."""
+    runner.invoke(args=["seed-demo"])
+    with app.app_context():
+        fudge = db.session.scalar(select(Sweet).where(Sweet.name == "Fudge Square"))
+        inventory.update_sweet(fudge.id, name="Fudge Slab")
+        for sweet_id in db.session.scalars(select(Sweet.id)).all():
+            inventory.archive_sweet(sweet_id)
+    before = sweet_count(app)
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0 and "adds nothing" in result.output
+    assert sweet_count(app) == before
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Sweet)
+                                 .where(Sweet.archived_at.is_(None))) == 0
+
+
+def test_seed_demo_adds_nothing_to_a_shop_that_only_ever_had_archived_sweets(app, runner):
+    with app.app_context():
+        inventory.archive_sweet(inventory.create_sweet("Mine", "Own", Decimal("1.00"), 3).id)
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0 and "adds nothing" in result.output
+    assert sweet_count(app) == 1
 
 
 def test_audit_stock_fails_on_a_row_changed_behind_the_ledger(app, runner):

@@ -158,7 +158,7 @@ def test_a_token_anywhere_but_the_authorization_header_is_ignored(api, client):
 def test_the_api_ignores_the_page_session_cookie(api, client):
     api.user("alice")
     assert client.post("/login", data={"username": "alice", "password": TEST_PASSWORD}).status_code == 302
-    assert client.get("/purchases").status_code == 200  # the session works for pages
+    assert client.get("/orders").status_code == 200  # the session works for pages
     assert client.get("/api/auth/me").status_code == 401
     assert client.get("/api/purchases").status_code == 401
 
@@ -176,4 +176,4 @@ def test_api_clients_without_a_cookie_get_none_and_pages_still_keep_a_session(ap
         assert "Cookie" in response.headers.get("Vary", "")  # as Flask marks a session it looked at
     login = client.post("/login", data={"username": "alice", "password": TEST_PASSWORD})
     assert login.status_code == 302 and "session=" in login.headers["Set-Cookie"]
-    assert client.get("/purchases").status_code == 200  # the cookie carries the login
+    assert client.get("/orders").status_code == 200  # the cookie carries the login

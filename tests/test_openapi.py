@@ -68,11 +68,41 @@ def test_real_responses_match_their_schemas(client, api, document):
 
 def test_request_schemas_refuse_what_the_api_refuses(document):
     """Spot checks that the documented request bodies carry the SPEC's limits."""
-    create = {"name": "Fudge", "category": "Fudge", "price": 2.5}
+    create = {"name": "Fudge", "category": "Fudge", "price": 2.5, "quantity": 0}
     conforms(document, "SweetCreate", create)
+    no_quantity = {"name": "Fudge", "category": "Fudge", "price": 2.5}
     for bad in [dict(create, price=0), dict(create, price=100000.01), dict(create, quantity=-1),
-                dict(create, colour="red"), {"name": "Fudge"}]:
+                dict(create, colour="red"), {"name": "Fudge"}, no_quantity]:
         schema = {"$ref": "#/components/schemas/SweetCreate", "components": document["components"]}
         assert not Draft202012Validator(schema).is_valid(bad), bad
     schema = {"$ref": "#/components/schemas/SweetUpdate", "components": document["components"]}
     assert not Draft202012Validator(schema).is_valid({"quantity": 5})
+    conforms(document, "OrderCreate", {"items": [{"sweet_id": 1, "quantity": 1000}]})
+    schema = {"$ref": "#/components/schemas/OrderCreate", "components": document["components"]}
+    line = {"sweet_id": 1, "quantity": 1}
+    for bad in [{"items": []}, {"items": [line] * 51}, {"items": [dict(line, quantity=0)]},
+                {"items": [dict(line, quantity=1001)]}, {"items": [dict(line, colour="red")]},
+                {"items": [line], "note": "x"}, {"items": [{"sweet_id": 1}]}]:
+        assert not Draft202012Validator(schema).is_valid(bad), bad
+
+
+def test_order_responses_match_their_schemas(client, api, document):
+    fudge, toffee = api.sweet("Fudge", quantity=5), api.sweet("Toffee", quantity=1)
+    buyer = api.user("bob")
+    placed = client.post("/api/orders", headers=buyer, json={"items": [
+        {"sweet_id": fudge["id"], "quantity": 2}, {"sweet_id": toffee["id"], "quantity": 1}]})
+    assert placed.status_code == 201
+    conforms(document, "Order", placed.json)
+    conforms(document, "Order", client.get(placed.headers["Location"], headers=buyer).json)
+    conforms(document, "Purchase", client.get("/api/purchases", headers=buyer).json[0])
+    short = client.post("/api/orders", headers=buyer, json={"items": [{"sweet_id": toffee["id"],
+                                                                       "quantity": 1}]})
+    assert short.status_code == 400
+    conforms(document, "InsufficientStock", short.json)
+    missing = client.post("/api/orders", headers=buyer, json={"items": [{"sweet_id": 999, "quantity": 1}]})
+    assert missing.status_code == 404
+    conforms(document, "SweetsMissing", missing.json)
+    cancelled = client.post(f"/api/orders/{placed.json['id']}/cancel", headers=buyer)
+    assert cancelled.status_code == 200
+    conforms(document, "Order", cancelled.json)
+    conforms(document, "Order", client.get("/api/orders", headers=buyer).json[0])

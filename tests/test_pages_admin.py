@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from pages_support import Pages, field_error, flashes, input_value
+from pages_support import Pages, field_error, flashes, form_fields, input_value, text_of
 
 from sweetshop import accounts, catalog
 
@@ -136,20 +136,28 @@ def test_archive_asks_first_and_keeps_the_history(pages):
 def test_stock_history_says_when_what_how_many_and_who(pages):
     fudge = pages.sweet("Fudge", price="2.50", quantity=3)
     pages.customer("carol")
-    form = pages.buy_form(pages.client.get("/").text, fudge)
-    pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, quantity="2"))
+    pages.add(fudge, 2)
+    order_id = int(pages.place().location.rsplit("/", 1)[1])
+    pages.post(f"/orders/{order_id}/cancel")
+    pages.add(fudge, 2)
+    second = int(pages.place().location.rsplit("/", 1)[1])
     pages.post("/logout")
     pages.admin()
     pages.post(f"/admin/sweets/{fudge}/restock", {"quantity": "4"})
     page = pages.client.get(f"/admin/sweets/{fudge}")
     rows = re.findall(r'<tr class="kind-\w+">(.*?)</tr>', page.text, re.S)
-    cells = [re.findall(r'<td data-label="[^"]+"[^>]*>(.*?)</td>', row) for row in rows]
+    cells = [[" ".join(re.sub("<[^>]+>", "", cell).split())
+              for cell in re.findall(r'<td data-label="[^"]+"[^>]*>(.*?)</td>', row, re.S)] for row in rows]
     assert [cell[1:] for cell in cells] == [
         ["Restock", "+4", "5", "—", "boss"],
-        ["Purchase", "-2", "1", "£2.50", "carol"],
+        [f"Purchase (order #{second})", "-2", "1", "£2.50", "carol"],
+        [f"Return (order #{order_id}, cancelled)", "+2", "3", "—", "carol"],
+        [f"Purchase (order #{order_id})", "-2", "1", "£2.50", "carol"],
         ["Initial stock", "+3", "3", "—", "—"],
     ]
-    assert all(cell[0].endswith("UTC") for cell in cells)
+    assert all(cell[0].endswith("GMT") or cell[0].endswith("BST") for cell in cells)  # Europe/London
+    pages.app.config["SHOP_TIMEZONE"] = "Asia/Tokyo"
+    assert "JST" in pages.client.get(f"/admin/sweets/{fudge}").text
     assert pages.client.get("/admin/sweets/999").status_code == 404
 
 
@@ -163,3 +171,112 @@ def test_make_another_user_an_admin(pages):
     assert ("success", "carol is now an admin.") in flashes(pages.client.get("/admin"))
     with pages.app.app_context():
         assert accounts.find_user("carol").is_admin
+
+
+def test_a_duplicate_name_is_refused_by_the_field(pages):
+    pages.sweet("Fudge")
+    toffee = pages.sweet("Toffee")
+    pages.admin()
+    created = pages.post("/admin/sweets/new", {"name": " FUDGE ", "category": "Fudge", "price": "2.00",
+                                               "quantity": "5"})
+    assert created.status_code == 422
+    assert field_error(created, "name") == "A sweet on sale already has this name."
+    assert input_value(created, "name") == "FUDGE" and input_value(created, "quantity") == "5"
+    renamed = pages.post(f"/admin/sweets/{toffee}/edit", {"name": "fudge", "category": "Toffee",
+                                                          "price": "1.00"})
+    assert renamed.status_code == 422
+    assert field_error(renamed, "name") == "A sweet on sale already has this name."
+    assert input_value(renamed, "name") == "fudge"
+    with pages.app.app_context():
+        assert [s.name for s in catalog.all_sweets()] == ["Fudge", "Toffee"]
+        assert str(catalog.get_sweet(toffee).price) == "2.50"
+
+
+def test_restore_an_archived_sweet_unless_its_name_is_taken(pages):
+    fudge = pages.sweet("Fudge", quantity=3)
+    toffee = pages.sweet("Toffee", quantity=4)
+    pages.admin()
+    pages.post(f"/admin/sweets/{fudge}/archive")
+    pages.post(f"/admin/sweets/{toffee}/archive")
+    pages.sweet("TOFFEE", quantity=1)  # a new sweet on sale takes the archived one's name
+    page = pages.client.get("/admin")
+    assert "Fudge archived" in text_of(page, f"archived-{fudge}")
+    assert pages.client.post(f"/admin/sweets/{fudge}/restore").status_code == 400  # no CSRF token
+    restored = pages.client.post(f"/admin/sweets/{fudge}/restore",
+                                 data=form_fields(page.text, f"/admin/sweets/{fudge}/restore"))
+    assert restored.status_code == 302 and restored.location == f"/admin#sweet-{fudge}"
+    assert flashes(pages.client.get("/admin")) == [
+        ("success", "Restored Fudge: on sale again with 3 in stock.")]
+    assert pages.stock(fudge) == 3 and "<h2>Fudge</h2>" in pages.client.get("/").text
+    taken = pages.post(f"/admin/sweets/{toffee}/restore")
+    assert taken.status_code == 422
+    assert field_error(taken, f"restore-{toffee}") == "A sweet on sale already has this name."
+    with pages.app.app_context():
+        assert [s.name for s in catalog.all_sweets()] == ["Fudge", "TOFFEE"]
+    assert pages.post(f"/admin/sweets/{fudge}/restore").status_code == 404  # on sale already
+    assert pages.post("/admin/sweets/999/restore").status_code == 404
+
+
+def _order(pages, username, *lines):
+    pages.customer(username)
+    for sweet_id, quantity in lines:
+        pages.add(sweet_id, quantity)
+    order_id = int(pages.place().location.rsplit("/", 1)[1])
+    pages.post("/logout")
+    return order_id
+
+
+def test_admin_orders_lists_every_order_with_its_lines_and_filters_by_status(pages):
+    fudge = pages.sweet("Fudge", price="2.50", quantity=20)
+    toffee = pages.sweet("Toffee", price="1.25", quantity=20)
+    first = _order(pages, "carol", (fudge, 2), (toffee, 1))
+    second = _order(pages, "dave", (toffee, 4))
+    pages.customer("erin")
+    assert pages.client.get("/admin/orders").status_code == 403
+    pages.post("/logout")
+    pages.admin()
+    page = pages.client.get("/admin/orders")
+    assert page.status_code == 200
+    assert re.findall(r'<li class="order" id="order-(\d+)">', page.text) == [str(second), str(first)]
+    shown = text_of(page, f"order-{first}")
+    assert "carol" in shown and "Fudge 2 £2.50 £5.00 Toffee 1 £1.25 £1.25" in shown
+    assert text_of(page, f"order-{first}-total") == "£6.25"
+    pages.post(f"/admin/orders/{first}/cancel")
+    cancelled = pages.client.get("/admin/orders?status=cancelled")
+    assert re.findall(r'id="order-(\d+)"', cancelled.text) == [str(first)]
+    placed = pages.client.get("/admin/orders?status=placed")
+    assert re.findall(r'id="order-(\d+)"', placed.text) == [str(second)]
+    pages.app.config["ORDERS_PAGE_SIZE"] = 1
+    third = _order(pages, "gina", (fudge, 1))
+    pages.admin("boss2")
+    paged = pages.client.get("/admin/orders?status=placed")
+    assert "2 orders, page 1 of 2" in paged.text
+    assert 'href="/admin/orders?status=placed&amp;page=2"' in paged.text
+    assert re.findall(r'id="order-(\d+)"', paged.text) == [str(third)]
+    assert re.findall(r'id="order-(\d+)"', pages.client.get("/admin/orders?status=placed&page=2").text) == [
+        str(second)]
+    bad = pages.client.get("/admin/orders?status=lost")
+    assert bad.status_code == 422 and field_error(bad, "status") == "Not a valid choice."
+    assert "3 orders" in bad.text  # unfiltered, with the message
+
+
+def test_admin_cancels_any_order_after_a_confirmation_page(pages):
+    fudge = pages.sweet("Fudge", quantity=10)
+    order_id = _order(pages, "carol", (fudge, 6))
+    pages.app.config["ORDER_CANCEL_WINDOW_SECONDS"] = 0  # long past the customer's window
+    pages.admin()
+    confirm = pages.client.get(f"/admin/orders/{order_id}/cancel")
+    assert confirm.status_code == 200 and f"Cancel order #{order_id}?" in confirm.text
+    assert pages.stock(fudge) == 4  # asking changed nothing
+    assert pages.client.post(f"/admin/orders/{order_id}/cancel").status_code == 400  # no CSRF token
+    form = form_fields(confirm.text, f"/admin/orders/{order_id}/cancel")
+    done = pages.client.post(f"/admin/orders/{order_id}/cancel", data=form)
+    assert done.status_code == 302 and done.location == "/admin/orders"
+    assert flashes(pages.client.get("/admin/orders")) == [
+        ("success", f"Cancelled order #{order_id} of carol: its sweets are back in stock.")]
+    assert pages.stock(fudge) == 10
+    again = pages.client.post(f"/admin/orders/{order_id}/cancel", data=form)
+    assert again.status_code == 409 and pages.stock(fudge) == 10
+    assert flashes(again) == [("error", f"Order #{order_id} was already cancelled; nothing changed.")]
+    assert pages.client.get("/admin/orders/999/cancel").status_code == 404
+    assert pages.post("/admin/orders/999/cancel").status_code == 404

@@ -104,7 +104,7 @@ def test_logout_is_a_post_with_csrf(pages):
     assert response.status_code == 302
     page = pages.client.get("/")
     assert "Log out" not in page.text and ("info", "You are logged out.") in flashes(page)
-    assert pages.client.get("/purchases").status_code == 302
+    assert pages.client.get("/orders").status_code == 302
 
 
 def test_login_without_csrf_is_refused(pages):

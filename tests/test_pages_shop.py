@@ -1,8 +1,8 @@
-"""Catalogue, buy and purchases pages through the test client (CSRF on), on SQLite and PostgreSQL."""
+"""The catalogue and adding to the basket through the test client (CSRF on), on SQLite and PostgreSQL."""
 import re
 
 import pytest
-from pages_support import Pages, field_error, flashes, input_value
+from pages_support import Pages, field_error, flashes, form_fields, input_value, text_of
 
 
 @pytest.fixture
@@ -12,19 +12,21 @@ def pages(client):
 
 def cards(response):
     """The sweet names shown on a catalogue page, in order."""
-    return re.findall(r'<li class="sweet[^"]*">\s*<h2>(.*?)</h2>', response.text)
+    return re.findall(r'<li class="sweet[^"]*"[^>]*>\s*<h2>(.*?)</h2>', response.text)
 
 
-def test_catalogue_shows_each_sweet_and_invites_anonymous_visitors_to_log_in(pages):
-    pages.sweet("Sherbet Lemon", "Candy", "0.45", 200)
-    pages.sweet("Cola Bottles", "Gummies", "1.20", 0)
+def test_catalogue_shows_each_sweet_and_lets_anonymous_visitors_fill_a_basket(pages):
+    lemon = pages.sweet("Sherbet Lemon", "Candy", "0.45", 200)
+    cola = pages.sweet("Cola Bottles", "Gummies", "1.20", 0)
     page = pages.client.get("/")
     assert page.status_code == 200
-    text = page.text
-    for shown in ("Sherbet Lemon", "Candy", "£0.45", "200 in stock", "Cola Bottles", "£1.20", "Sold out"):
-        assert shown in text
-    assert "Log in to buy" in text and 'href="/login?next=/"' in text
-    assert "/buy" not in text  # no buy form for anonymous visitors
+    assert text_of(page, f"sweet-{lemon}").startswith("Sherbet Lemon Candy £0.45 200 in stock")
+    assert text_of(page, f"sweet-{cola}") == "Cola Bottles Gummies £1.20 Sold out Sold out"
+    assert 'href="/login?next=/"' in page.text  # invited to log in, to place the order later
+    # Anyone may add to the basket; a sold-out sweet has a disabled button and no form.
+    assert form_fields(page.text, f"/basket/add/{lemon}")["quantity"] == "1"
+    assert f"/basket/add/{cola}" not in page.text
+    assert '<button type="button" disabled>Sold out</button>' in page.text
 
 
 def test_search_by_name_category_and_price_range(pages):
@@ -80,124 +82,98 @@ def test_catalogue_pages(pages):
     assert cards(pages.client.get("/?name=Sweet&page=x")) == ["Sweet 0", "Sweet 1"]
 
 
-def test_customer_buys_and_is_sent_back_with_the_outcome(pages):
-    fudge = pages.sweet("Fudge", quantity=3)
-    pages.customer()
-    page = pages.client.get("/?name=fud")
-    form = pages.buy_form(page.text, fudge)
-    assert form["next"] == "/?name=fud"
-
-    bought = pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, quantity="2"))
-    assert bought.status_code == 302 and bought.location == "/?name=fud"
-    after = pages.client.get(bought.location)
-    assert flashes(after) == [("success", "You bought 2 × Fudge.")]
-    assert pages.stock(fudge) == 1 and "1 in stock" in after.text
-
-    too_many = pages.client.post(f"/sweets/{fudge}/buy", data=dict(pages.buy_form(after.text, fudge),
-                                                                   quantity="5"), follow_redirects=True)
-    assert flashes(too_many) == [("error", "Only 1 left of Fudge: you asked for 5. Nothing was bought.")]
-    assert pages.stock(fudge) == 1
-
-    last = pages.client.post(f"/sweets/{fudge}/buy", data=dict(pages.buy_form(after.text, fudge),
-                                                               quantity="1"), follow_redirects=True)
-    assert flashes(last) == [("success", "You bought 1 × Fudge.")]
-    # Sold out: the card says so and the button is disabled; no buy form left.
-    assert "Sold out" in last.text and '<button type="button" disabled>Sold out</button>' in last.text
-    assert f"/sweets/{fudge}/buy" not in last.text
-
-    # A form still open in another tab meets the sold-out sweet.
-    stale = pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, token="another-tab", quantity="1"),
-                              follow_redirects=True)
-    assert flashes(stale) == [("error", "Sorry, Fudge is sold out.")]
-    assert pages.history(fudge) == [
-        ("initial", 3, None), ("purchase", -2, "carol"), ("purchase", -1, "carol")]
-
-
-def test_a_double_submitted_form_buys_once(pages):
-    fudge = pages.sweet("Fudge", quantity=10)
-    pages.customer()
-    form = dict(pages.buy_form(pages.client.get("/").text, fudge), quantity="3")
-    first = pages.client.post(f"/sweets/{fudge}/buy", data=form, follow_redirects=True)
-    again = pages.client.post(f"/sweets/{fudge}/buy", data=form, follow_redirects=True)
-    assert flashes(first) == flashes(again) == [("success", "You bought 3 × Fudge.")]
-    assert pages.stock(fudge) == 7
-    # The same form sent back with another quantity buys nothing.
-    edited = pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, quantity="4"), follow_redirects=True)
-    assert flashes(edited)[0][0] == "error" and pages.stock(fudge) == 7
-    # Every freshly rendered form has its own token, so buying again is a new purchase.
-    fresh = dict(pages.buy_form(pages.client.get("/").text, fudge), quantity="3")
-    assert fresh["token"] != form["token"]
-    pages.client.post(f"/sweets/{fudge}/buy", data=fresh)
-    assert pages.stock(fudge) == 4
+def test_adding_to_the_basket_goes_back_to_the_same_page_and_search_at_that_sweet(pages):
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 2
+    ids = [pages.sweet(f"Fudge {number}", quantity=5) for number in range(4)]
+    page = pages.client.get("/?name=fudge&page=2")
+    fields = form_fields(page.text, f"/basket/add/{ids[3]}")
+    assert fields["next"] == "/?name=fudge&page=2"
+    added = pages.client.post(f"/basket/add/{ids[3]}", data=dict(fields, quantity="2"))
+    assert added.status_code == 302 and added.location == f"/?name=fudge&page=2#sweet-{ids[3]}"
+    after = pages.client.get(added.location)
+    assert flashes(after) == [("success", "Added 2 × Fudge 3 to your basket (2 in it).")]
+    assert f'id="sweet-{ids[3]}"' in after.text and "2 in your basket" in text_of(after, f"sweet-{ids[3]}")
+    assert text_of(after, "basket-units") == "2"  # the header's basket link counts the units
+    # Adding again adds up; the stock is not touched until an order is placed.
+    pages.add(ids[3], 3, page="/?page=2")
+    assert pages.basket() == {ids[3]: 5} and pages.stock(ids[3]) == 5
 
 
 @pytest.mark.parametrize("quantity, message", [
-    ("0", "Quantity: Must be between 1 and 1000."),
-    ("1001", "Quantity: Must be between 1 and 1000."),
-    ("abc", "Quantity: Not a valid integer value."),
+    ("0", "Must be between 1 and 1000."),
+    ("1001", "Must be between 1 and 1000."),
+    ("abc", "Not a valid integer value."),
+    ("", "Not a valid integer value."),
+    ("6", "Only 5 left."),
 ])
-def test_a_bad_quantity_buys_nothing(pages, quantity, message):
+def test_a_bad_quantity_is_refused_by_the_field_on_the_same_page(pages, quantity, message):
+    fudge = pages.sweet("Fudge", quantity=5)
+    other = pages.sweet("Mint", quantity=5)
+    fields = form_fields(pages.client.get("/?name=f").text, f"/basket/add/{fudge}")
+    page = pages.client.post(f"/basket/add/{fudge}", data=dict(fields, quantity=quantity))
+    assert page.status_code == 422
+    assert field_error(page, f"qty-{fudge}") == message
+    assert (input_value(page, f"qty-{fudge}") or "") == quantity  # what was typed is kept
+    assert f"/basket/add/{other}" not in page.text  # still the same search: "f" finds only Fudge
+    assert form_fields(page.text, f"/basket/add/{fudge}")["next"] == "/?name=f"
+    assert pages.basket() == {} and pages.stock(fudge) == 5
+
+
+def test_the_basket_holds_no_more_than_the_stock_the_rule_or_fifty_lines(pages):
     fudge = pages.sweet("Fudge", quantity=2000)
-    pages.customer()
-    form = dict(pages.buy_form(pages.client.get("/").text, fudge), quantity=quantity)
-    page = pages.client.post(f"/sweets/{fudge}/buy", data=form, follow_redirects=True)
-    assert flashes(page) == [("error", message)]
-    assert pages.stock(fudge) == 2000
+    assert pages.add(fudge, 999).status_code == 302
+    refused = pages.add(fudge, 2)
+    assert refused.status_code == 422
+    assert field_error(refused, f"qty-{fudge}") == "At most 1000 of a sweet per order; your basket has 999."
+    assert pages.basket() == {fudge: 999}
+    many = [pages.sweet(f"Sweet {number}", quantity=1) for number in range(50)]
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 100
+    for sweet in many[:49]:
+        assert pages.add(sweet).status_code == 302
+    full = pages.add(many[49])
+    assert full.status_code == 422
+    assert field_error(full, f"qty-{many[49]}") == (
+        "Your basket is full (50 different sweets): place an order first.")
+    assert len(pages.basket()) == 50 and many[49] not in pages.basket()
+    assert pages.add(many[0]).status_code == 422  # only 1 of it, and it is in the basket
+    assert field_error(pages.add(many[0]), f"qty-{many[0]}") == "Only 1 left; your basket has 1."
 
 
-def test_buy_needs_a_csrf_token_and_a_login(pages):
-    fudge = pages.sweet("Fudge", quantity=5)
-    anonymous = pages.post(f"/sweets/{fudge}/buy", {"quantity": "1", "next": "/?name=f"})
-    assert anonymous.status_code == 302
-    assert anonymous.location == "/login?next=/?name%3Df"
-    pages.customer()
-    form = pages.buy_form(pages.client.get("/").text, fudge)
-    del form["csrf_token"]
-    refused = pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, quantity="1"))
-    assert refused.status_code == 400 and "The CSRF token is missing." in refused.text
-    assert pages.stock(fudge) == 5
-
-
-def test_buying_an_archived_sweet_and_an_unsafe_next(pages):
-    fudge = pages.sweet("Fudge", quantity=5)
-    pages.customer()
-    form = pages.buy_form(pages.client.get("/").text, fudge)
+def test_adding_a_sweet_gone_from_sale_or_sold_out_meanwhile(pages):
+    fudge = pages.sweet("Fudge", quantity=1)
+    toffee = pages.sweet("Toffee", quantity=1)
+    page = pages.client.get("/")
+    stale_fudge = form_fields(page.text, f"/basket/add/{fudge}")
+    stale_toffee = form_fields(page.text, f"/basket/add/{toffee}")
     with pages.app.app_context():
         from sweetshop import inventory
         inventory.archive_sweet(fudge)
-    gone = pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, next="//evil.example/"))
-    assert gone.location == "/"  # an unsafe next falls back to the catalogue
-    assert flashes(pages.client.get("/")) == [("error", "That sweet is no longer on sale.")]
+        inventory.purchase(toffee, None, 1)
+    gone = pages.client.post(f"/basket/add/{fudge}", data=stale_fudge)
+    assert gone.status_code == 404 and flashes(gone) == [("error", "That sweet is no longer on sale.")]
+    sold_out = pages.client.post(f"/basket/add/{toffee}", data=stale_toffee)
+    assert sold_out.status_code == 422
+    assert "Sold out" in text_of(sold_out, f"sweet-{toffee}")
+    assert pages.basket() == {}
 
 
-def test_purchases_page_lists_the_customers_own_history(pages):
-    fudge = pages.sweet("Fudge", price="2.50", quantity=10)
-    toffee = pages.sweet("Toffee", price="1.25", quantity=10)
-    pages.customer("dave")
-    for sweet, quantity in ((fudge, 2), (toffee, 3)):
-        form = pages.buy_form(pages.client.get("/").text, sweet)
-        pages.client.post(f"/sweets/{sweet}/buy", data=dict(form, quantity=str(quantity)))
-    pages.post("/logout")
-    pages.customer("erin")  # someone else's purchases are not shown
-    form = pages.buy_form(pages.client.get("/").text, fudge)
-    pages.client.post(f"/sweets/{fudge}/buy", data=dict(form, quantity="1"))
-    pages.post("/logout")
-    pages.login("dave")
-
-    page = pages.client.get("/purchases")
-    assert page.status_code == 200
-    rows = re.findall(r"<tr>(.*?)</tr>", page.text, re.S)
-    cells = [re.findall(r'<td data-label="[^"]+"[^>]*>(.*?)</td>', row) for row in rows]
-    cells = [row for row in cells if row]  # the header row has no data cells
-    assert [row[1:] for row in cells] == [["Toffee", "3", "£1.25", "£3.75"], ["Fudge", "2", "£2.50", "£5.00"]]
-    assert all(row[0].endswith("UTC") for row in cells)
+def test_adding_needs_a_csrf_token_and_keeps_next_on_this_site(pages):
+    fudge = pages.sweet("Fudge", quantity=5)
+    refused = pages.client.post(f"/basket/add/{fudge}", data={"quantity": "1", "next": "/"})
+    assert refused.status_code == 400 and "The CSRF token is missing." in refused.text
+    assert pages.basket() == {}
+    for unsafe in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        added = pages.post(f"/basket/add/{fudge}", {"quantity": "1", "next": unsafe})
+        assert added.status_code == 302 and added.location == f"/#sweet-{fudge}"
+    # A fragment in next is replaced, not doubled.
+    added = pages.post(f"/basket/add/{fudge}", {"quantity": "1", "next": "/?name=f#sweet-99"})
+    assert added.location == f"/?name=f#sweet-{fudge}"
 
 
-def test_purchases_needs_a_login(pages):
+def test_purchases_redirects_to_my_orders(pages):
     response = pages.client.get("/purchases")
-    assert response.status_code == 302 and response.location == "/login?next=%2Fpurchases"
-    pages.customer()
-    assert "You have not bought anything yet." in pages.client.get("/purchases").text
+    assert response.status_code == 301 and response.location == "/orders"
+    assert pages.client.get("/orders").location == "/login?next=%2Forders"
 
 
 def test_names_are_escaped(pages):
@@ -205,3 +181,12 @@ def test_names_are_escaped(pages):
     page = pages.client.get("/")
     assert "<script>alert(1)</script>" not in page.text and "<b>cat" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_query_keys_that_look_like_url_for_options_are_plain_filters(pages):
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 1
+    pages.sweet("Fudge")
+    pages.sweet("Fudge Two")
+    page = pages.client.get("/?_external=1&_anchor=x&name=fudge")
+    assert 'href="/?_external=1&amp;_anchor=x&amp;name=fudge&amp;page=2"' in page.text
+    assert "http://" not in page.text

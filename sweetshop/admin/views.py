@@ -1,11 +1,15 @@
-"""Admin pages (admins only): stock table, add / edit / archive / restock, stock history."""
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+"""Admin pages (admins only): stock table, add / edit / archive / restore / restock, stock history,
+every order with cancel."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import accounts, catalog, inventory
-from ..errors import StockLimitError, SweetNotFoundError
+from .. import accounts, catalog, inventory, orders as order_queries
+from ..errors import (OrderAlreadyCancelledError, OrderNotFoundError, StockLimitError, SweetNotFoundError,
+                      ValidationError)
 from ..extensions import login_manager
-from ..forms import ConfirmForm, MakeAdminForm, NewSweetForm, RestockForm, SweetForm
+from ..forms import (ConfirmForm, MakeAdminForm, NewSweetForm, OrderFilterForm, RestockForm,
+                     SweetForm)
+from ..shop.views import with_query
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -20,8 +24,9 @@ def admins_only():
     return None
 
 
-def _table(restock_forms=None, admin_form=None, status=200):
-    """The stock table; ``restock_forms`` maps a sweet id to its form when it came back with errors."""
+def _table(restock_forms=None, admin_form=None, restore_errors=None, status=200):
+    """The stock table; ``restock_forms`` maps a sweet id to its form when it came back with errors,
+    ``restore_errors`` an archived sweet's id to why it could not be restored."""
     sweets = catalog.all_sweets(include_archived=True)
     return render_template(
         "admin/index.html",
@@ -29,6 +34,7 @@ def _table(restock_forms=None, admin_form=None, status=200):
         archived=[s for s in sweets if s.archived_at is not None],
         restock_forms=restock_forms or {}, blank_restock=RestockForm(formdata=None),
         admin_form=admin_form or MakeAdminForm(formdata=None),
+        confirm=ConfirmForm(formdata=None), restore_errors=restore_errors or {},
         low_stock=current_app.config["LOW_STOCK_THRESHOLD"]), status
 
 
@@ -41,9 +47,13 @@ def index():
 def new_sweet():
     form = NewSweetForm()
     if form.validate_on_submit():
-        sweet = inventory.create_sweet(**form.changes(), user_id=current_user.id)
-        flash(f"Added {sweet.name} with {sweet.quantity} in stock.", "success")
-        return redirect(url_for(".index"))
+        try:
+            sweet = inventory.create_sweet(**form.changes(), user_id=current_user.id)
+        except ValidationError as error:  # e.g. a sweet on sale has that name
+            _show_by_the_fields(form, error)
+        else:
+            flash(f"Added {sweet.name} with {sweet.quantity} in stock.", "success")
+            return redirect(url_for(".index"))
     return render_template("admin/sweet_form.html", form=form, sweet=None), 422 if form.errors else 200
 
 
@@ -56,10 +66,22 @@ def edit_sweet(sweet_id):
             updated = inventory.update_sweet(sweet_id, **form.changes())
         except SweetNotFoundError:
             flash("That sweet was archived meanwhile; nothing was changed.", "error")
+        except ValidationError as error:  # e.g. another sweet on sale has that name
+            _show_by_the_fields(form, error)
         else:
             flash(f"Saved {updated.name}.", "success")
-        return redirect(url_for(".index"))
+        if not form.errors:
+            return redirect(url_for(".index"))
     return render_template("admin/sweet_form.html", form=form, sweet=sweet), 422 if form.errors else 200
+
+
+def _show_by_the_fields(form, error):
+    """Put a domain ValidationError's messages next to the form's fields (or above the form)."""
+    for name, messages in (error.errors or {}).items():
+        field = form._fields.get(name)
+        (field.errors if field is not None else form.form_errors).extend(messages)
+    if not error.errors:
+        form.form_errors.append(error.detail)
 
 
 @bp.route("/sweets/<id:sweet_id>/archive", methods=["GET", "POST"])
@@ -75,6 +97,22 @@ def archive_sweet(sweet_id):
         flash(f"Archived {sweet.name}: it is off sale; its history stays.", "success")
         return redirect(url_for(".index"))
     return render_template("admin/archive.html", form=form, sweet=sweet)
+
+
+@bp.post("/sweets/<id:sweet_id>/restore")
+def restore_sweet(sweet_id):
+    """Put an archived sweet back on sale with its stock and history; refused (422, by its row) when
+    a sweet on sale has taken its name."""
+    # CSRFProtect has checked the token (as for every POST); the form holds nothing else.
+    try:
+        sweet = inventory.restore_sweet(sweet_id)
+    except SweetNotFoundError:
+        abort(404, "There is no archived sweet with that id.")
+    except ValidationError as error:
+        messages = [message for field in (error.errors or {}).values() for message in field]
+        return _table(restore_errors={sweet_id: " ".join(messages) or error.detail}, status=422)
+    flash(f"Restored {sweet.name}: on sale again with {sweet.quantity} in stock.", "success")
+    return redirect(url_for(".index", _anchor=f"sweet-{sweet_id}"))
 
 
 @bp.post("/sweets/<id:sweet_id>/restock")
@@ -121,3 +159,44 @@ def make_admin():
             flash(f"{user.username} is now an admin.", "success")
             return redirect(url_for(".index"))
     return _table(admin_form=form, status=422)
+
+
+@bp.get("/orders")
+def orders():
+    """Every order, newest first, with its lines; filtered by status."""
+    form = OrderFilterForm(formdata=request.args)
+    valid = form.validate()
+    status = (form.status.data or None) if valid else None
+    size = current_app.config["ORDERS_PAGE_SIZE"]
+    total = order_queries.count_orders(status=status)
+    pages = max(1, -(-total // size))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    shown = order_queries.list_orders(status=status, skip=(page - 1) * size, limit=size)
+
+    def page_url(number):
+        return with_query(url_for(".orders"), request.args, page=number)
+
+    return render_template("admin/orders.html", form=form, orders=shown, total=total, page=page,
+                           pages=pages, page_url=page_url), 200 if valid else 422
+
+
+@bp.route("/orders/<id:order_id>/cancel", methods=["GET", "POST"])
+def cancel_order(order_id):
+    """GET asks for confirmation; POST cancels (an admin may at any time) and puts the units back."""
+    order = order_queries.get_order(order_id)
+    if order is None:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            inventory.cancel_order(order_id, current_user.id, True,
+                                   current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+        except OrderNotFoundError:
+            abort(404)
+        except OrderAlreadyCancelledError:
+            flash(f"Order #{order_id} was already cancelled; nothing changed.", "error")
+            return render_template("admin/cancel_order.html", form=form,
+                                   order=order_queries.get_order(order_id)), 409
+        flash(f"Cancelled order #{order_id} of {order.username}: its sweets are back in stock.", "success")
+        return redirect(url_for(".orders"))
+    return render_template("admin/cancel_order.html", form=form, order=order)

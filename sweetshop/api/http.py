@@ -9,7 +9,7 @@ from flask import abort, g, request
 
 from .. import accounts
 from ..errors import ValidationError
-from ..rules import clean_price_bound, parse_decimal
+from ..rules import clean_idempotency_key, clean_price_bound, parse_decimal
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
@@ -73,6 +73,17 @@ def query_price(name):
     except ValueError as error:
         raise ValidationError({name: [str(error)]}) from None
     return value
+
+
+def idempotency_key():
+    """The request's optional ``Idempotency-Key`` header.
+
+    :raise ValidationError: not 1 to 64 printable ASCII characters.
+    """
+    try:
+        return clean_idempotency_key(request.headers.get("Idempotency-Key"))
+    except ValueError as error:
+        raise ValidationError({"Idempotency-Key": [str(error)]}) from None
 
 
 def bearer_token():

@@ -1,8 +1,8 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
-from ..rules import (CATEGORY_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX,
-                     PURCHASE_MAX, RESTOCK_MAX, INITIAL_STOCK_MAX)
+from ..rules import (CATEGORY_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX, PASSWORD_MAX, PASSWORD_MIN,
+                     PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX, INITIAL_STOCK_MAX)
 
 
 def _ref(name):
@@ -75,11 +75,11 @@ SCHEMAS = {
         },
     },
     "SweetCreate": {
-        "type": "object", "required": ["name", "category", "price"], "additionalProperties": False,
+        "type": "object", "required": ["name", "category", "price", "quantity"],
+        "additionalProperties": False,
         "properties": {
             "name": NAME, "category": CATEGORY, "price": PRICE,
-            "quantity": {"type": "integer", "minimum": 0, "maximum": INITIAL_STOCK_MAX,
-                         "default": 0},
+            "quantity": {"type": "integer", "minimum": 0, "maximum": INITIAL_STOCK_MAX},
         },
     },
     "SweetUpdate": {
@@ -117,19 +117,80 @@ SCHEMAS = {
     "Purchase": {
         "type": "object",
         "required": ["id", "sweet_id", "sweet_name", "user_id", "username", "quantity",
-                     "unit_price", "total", "purchased_at"],
+                     "unit_price", "total", "purchased_at", "order_id"],
         "properties": {
             "id": {"type": "integer"}, "sweet_id": {"type": "integer"},
             "sweet_name": {"type": "string"}, "user_id": {"type": "integer"},
             "username": {"type": "string"}, "quantity": {"type": "integer"},
             "unit_price": {"type": "number"}, "total": {"type": "number"},
             "purchased_at": {"type": "string", "format": "date-time"},
+            "order_id": {"type": ["integer", "null"],
+                         "description": "The order this line belongs to; null for a single purchase"},
+        },
+    },
+    "OrderCreate": {
+        "type": "object", "required": ["items"], "additionalProperties": False,
+        "properties": {"items": {
+            "type": "array", "minItems": 1, "maxItems": ORDER_ITEMS_MAX,
+            "description": "Each sweet at most once",
+            "items": {
+                "type": "object", "required": ["sweet_id", "quantity"], "additionalProperties": False,
+                "properties": {
+                    "sweet_id": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": PURCHASE_MAX},
+                },
+            },
+        }},
+    },
+    "OrderLine": {
+        "type": "object", "required": ["sweet_id", "name", "quantity", "unit_price", "line_total"],
+        "properties": {
+            "sweet_id": {"type": "integer"}, "name": {"type": "string"},
+            "quantity": {"type": "integer", "minimum": 1}, "unit_price": {"type": "number"},
+            "line_total": {"type": "number"},
+        },
+    },
+    "Order": {
+        "type": "object",
+        "required": ["id", "user_id", "status", "created_at", "cancelled_at", "total", "items"],
+        "properties": {
+            "id": {"type": "integer"}, "user_id": {"type": "integer"},
+            "status": {"enum": ["placed", "cancelled"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+            "total": {"type": "number"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"},
+                      "description": "In ascending sweet_id"},
+        },
+    },
+    "InsufficientStock": {
+        "type": "object", "required": ["detail", "shortages"],
+        "properties": {
+            "detail": {"const": "Insufficient stock"},
+            "shortages": {"type": "array", "items": {
+                "type": "object", "required": ["sweet_id", "requested", "available"],
+                "properties": {"sweet_id": {"type": "integer"}, "requested": {"type": "integer"},
+                               "available": {"type": "integer"}},
+            }},
+        },
+    },
+    "SweetsMissing": {
+        "type": "object", "required": ["detail", "missing"],
+        "properties": {
+            "detail": {"const": "Sweet not found"},
+            "missing": {"type": "array", "items": {"type": "integer"}},
         },
     },
 }
 
 SWEET = _ref("Sweet")
 SWEETS = {"type": "array", "items": SWEET}
+ORDER = _ref("Order")
+ORDER_ID = {"name": "order_id", "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": ID_MAX}}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header",
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                              "pattern": "^[\\x20-\\x7e]+$"}}
 
 PATHS = {
     "/api/auth/register": {"post": {
@@ -197,11 +258,7 @@ PATHS = {
     "/api/sweets/{sweet_id}/purchase": {"post": {
         "summary": "Buy units of a sweet; at most once per Idempotency-Key",
         "security": SECURED,
-        "parameters": [SWEET_ID, {
-            "name": "Idempotency-Key", "in": "header",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 64,
-                       "pattern": "^[\\x20-\\x7e]+$"},
-        }],
+        "parameters": [SWEET_ID, IDEMPOTENCY_KEY],
         "requestBody": {"required": False, "content": _json({
             "type": "object", "additionalProperties": False,
             "properties": {"quantity": {"type": "integer", "minimum": 1,
@@ -220,6 +277,54 @@ PATHS = {
         })},
         "responses": {"200": _ok("The sweet after the restock", SWEET),
                       **_errors("401", "403", "404", "413", "422")},
+    }},
+    "/api/sweets/{sweet_id}/restore": {"post": {
+        "summary": "Put an archived sweet on sale again, with its stock and ledger (admin)",
+        "security": SECURED, "parameters": [SWEET_ID],
+        "responses": {"200": _ok("The sweet, on sale again", SWEET),
+                      "404": _error("No such archived sweet"),
+                      "422": _error("A sweet on sale has its name (`errors.name`)"),
+                      **_errors("401", "403")},
+    }},
+    "/api/orders": {
+        "get": {
+            "summary": "The caller's orders, newest first (admins: all=1 for everyone's)",
+            "security": SECURED,
+            "parameters": [*PAGING, {"name": "all", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _ok("Orders", {"type": "array", "items": ORDER}),
+                          "403": _error("all=1 by a customer"), **_errors("401", "422")},
+        },
+        "post": {
+            "summary": "Place an order: every line is sold, or none; at most once per Idempotency-Key",
+            "security": SECURED, "parameters": [IDEMPOTENCY_KEY],
+            "requestBody": {"required": True, "content": _json(_ref("OrderCreate"))},
+            "responses": {
+                "201": {**_ok("Placed (or the first order again, for a repeated key)", ORDER),
+                        "headers": {"Location": {"schema": {"type": "string"},
+                                                 "description": "/api/orders/<id>"}}},
+                "400": {"description": "Insufficient stock on some lines, every one listed "
+                                       "(nothing changed)",
+                        "content": _json(_ref("InsufficientStock"))},
+                "404": {"description": "Some sweets are not on sale, every one listed (nothing changed)",
+                        "content": _json(_ref("SweetsMissing"))},
+                "422": _error("Invalid items, or the key was used with other items"),
+                **_errors("401", "413"),
+            },
+        },
+    },
+    "/api/orders/{order_id}": {"get": {
+        "summary": "One order (its owner or an admin)", "security": SECURED,
+        "parameters": [ORDER_ID],
+        "responses": {"200": _ok("The order", ORDER),
+                      "404": _error("No such order (also another customer's)"), **_errors("401")},
+    }},
+    "/api/orders/{order_id}/cancel": {"post": {
+        "summary": "Cancel an order and put its units back (admin; or the owner within the window)",
+        "security": SECURED, "parameters": [ORDER_ID],
+        "responses": {"200": _ok("The order, now cancelled", ORDER),
+                      "403": _error("The owner's time to cancel has passed"),
+                      "404": _error("No such order (also another customer's)"),
+                      "409": _error("Order already cancelled"), **_errors("401")},
     }},
     "/api/purchases": {"get": {
         "summary": "The caller's purchases, newest first (admins: all=1 for everyone's)",

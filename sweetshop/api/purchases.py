@@ -13,6 +13,7 @@ def purchase_json(movement, sweet_name, username):
         "user_id": movement.user_id, "username": username, "quantity": quantity,
         "unit_price": float(movement.unit_price), "total": float(movement.unit_price * quantity),
         "purchased_at": iso(movement.created_at),
+        "order_id": movement.order_id,  # null for a single purchase
     }
 
 

@@ -1,13 +1,12 @@
-"""API catalogue and stock: list, search, create, edit, archive, purchase, restock."""
+"""API catalogue and stock: list, search, create, edit, archive, restore, purchase, restock."""
 from flask import g, request, url_for
 
 from .. import catalog, inventory
 from ..errors import ValidationError
-from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_idempotency_key,
-                     clean_new_sweet, clean_purchase_quantity, clean_restock_quantity,
-                     clean_sweet_changes)
+from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_new_sweet,
+                     clean_purchase_quantity, clean_restock_quantity, clean_sweet_changes)
 from .blueprint import bp
-from .http import auth_required, json_body, paging, query_price, sweet_json
+from .http import auth_required, idempotency_key, json_body, paging, query_price, sweet_json
 
 
 @bp.get("/sweets")
@@ -67,11 +66,10 @@ def archive_sweet(sweet_id):
     return "", 204
 
 
-def _idempotency_key():
-    try:
-        return clean_idempotency_key(request.headers.get("Idempotency-Key"))
-    except ValueError as error:
-        raise ValidationError({"Idempotency-Key": [str(error)]}) from None
+@bp.post("/sweets/<id:sweet_id>/restore")
+@auth_required(admin=True)
+def restore_sweet(sweet_id):
+    return sweet_json(inventory.restore_sweet(sweet_id))
 
 
 @bp.post("/sweets/<id:sweet_id>/purchase")
@@ -79,7 +77,7 @@ def _idempotency_key():
 def purchase(sweet_id):
     data = clean_fields(json_body(default={}), {"quantity": clean_purchase_quantity})
     sweet = inventory.purchase(sweet_id, g.user.id, data.get("quantity", 1),
-                               idempotency_key=_idempotency_key())
+                               idempotency_key=idempotency_key())
     return sweet_json(sweet)
 
 

@@ -8,6 +8,7 @@ from ..extensions import db, login_manager
 from ..forms import LoginForm, RegisterForm
 from ..models import User
 from ..security import safe_next
+from ..shop import basket
 
 bp = Blueprint("auth", __name__)
 
@@ -23,7 +24,7 @@ def load_user(user_id):
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    form = RegisterForm()
+    form = RegisterForm(next=request.args.get("next"))
     if form.validate_on_submit():
         try:
             # Pages never make an admin: is_admin is not a field of the form.
@@ -32,7 +33,8 @@ def register():
             form.username.errors.append(error.detail)
         else:
             flash(f"Welcome, {form.username.data}! Your account is ready: please log in.", "success")
-            return redirect(url_for(".login", username=form.username.data))
+            back = safe_next(form.next.data, None)
+            return redirect(url_for(".login", username=form.username.data, next=back))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
 
 
@@ -49,9 +51,12 @@ def login():
                     {"Retry-After": str(error.seconds)})
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is not None:
-            # A new session at login: nothing set before it (by anyone) carries over.
+            # A new session at login: nothing set before it (by anyone) carries over, except the
+            # basket, which a customer fills before logging in to place the order.
+            kept = basket.lines(session)
             session.clear()
             login_user(user)
+            basket.save(session, kept)
             flash(f"Logged in as {user.username}.", "success")
             return redirect(safe_next(form.next.data, url_for("shop.index")))
         throttle.failed(form.username.data)
@@ -63,6 +68,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    # The basket goes too: on a shared computer the next person should not find it (README).
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("shop.index"))

@@ -33,50 +33,68 @@ def demo(tmp_path_factory, chromium):
         assert response.status_code == 200, response.text
         requests.post(f"{server.base}/api/sweets/{fudge}/purchase", headers=buyer, json={"quantity": 3},
                       timeout=30).raise_for_status()
-        server.fudge = fudge
+        items = [{"sweet_id": sweet["id"], "quantity": quantity}
+                 for sweet, quantity in zip(list(sweets.values())[:3], (2, 1, 3))]
+        response = requests.post(f"{server.base}/api/orders", headers=buyer, json={"items": items},
+                                 timeout=30)
+        assert response.status_code == 201, response.text
+        server.fudge, server.order = fudge, response.json()["id"]
+        server.basket = [sweets[name]["id"] for name in ("Sherbet Lemon", "Gummy Bears", "Peppermint Humbug")]
         yield server
 
 
-def logged_in_page(browser, demo, size):
-    context = browser.new_context(base_url=demo.base, viewport=VIEWPORTS[size])
-    page = context.new_page()
+def log_in(page, username):
     page.goto("/login")
-    page.get_by_label("Username").fill(ADMIN)
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    return context, page
 
 
-def pictures(demo):
-    return {"catalogue": "/", "admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"}
+def visit(page, size, pictures, others, write):
+    """Visit every page; each must fit the screen's width. With ``write``, photograph ``pictures``."""
+    for path in [*pictures.values(), *others]:
+        page.goto(path)
+        expect(page.locator("h1")).to_be_visible()
+        # Readable on a phone: nothing wider than the screen, so no sideways scrolling.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[size]["width"], f"{path} is {width}px wide on {size}"
+    if write:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for name, path in pictures.items():
+            page.goto(path)
+            page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
+
+
+def tour(browser, demo, size, write):
+    """A customer with a basket of three sweets and an order, then the admin's pages."""
+    context = browser.new_context(base_url=demo.base, viewport=VIEWPORTS[size])
+    try:
+        page = context.new_page()
+        log_in(page, "carol")
+        for sweet_id, quantity in zip(demo.basket, (10, 2, 12)):
+            page.goto("/")
+            card = page.locator(f"#sweet-{sweet_id}")
+            card.get_by_label("Quantity").fill(str(quantity))
+            card.get_by_role("button", name="Add to basket").click()
+            expect(page.locator(".flash-success")).to_be_visible()
+        visit(page, size, {"catalogue": "/", "basket": "/basket", "receipt": f"/orders/{demo.order}"},
+              ["/orders", "/register", "/no-such-page"], write)
+        page.get_by_role("button", name="Log out").click()
+        log_in(page, ADMIN)
+        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"},
+              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/sweets/new",
+               f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive"], write)
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_every_page_fits_the_screen(browser, demo, size):
-    context, page = logged_in_page(browser, demo, size)
-    try:
-        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit",
-                  f"/admin/sweets/{demo.fudge}/archive", "/register", "/no-such-page"]
-        for path in [*pictures(demo).values(), *others]:
-            page.goto(path)
-            expect(page.locator("h1")).to_be_visible()
-            # Readable on a phone: nothing wider than the screen, so no sideways scrolling.
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= VIEWPORTS[size]["width"], f"{path} is {width}px wide on {size}"
-    finally:
-        context.close()
+    tour(browser, demo, size, write=False)
 
 
 @pytest.mark.skipif(not WRITE_SCREENSHOTS, reason="screenshots are written by `make screenshots`")
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_screenshots(browser, demo, size):
-    context, page = logged_in_page(browser, demo, size)
-    try:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for name, path in pictures(demo).items():
-            page.goto(path)
-            expect(page.locator("h1")).to_be_visible()
-            page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
-    finally:
-        context.close()
+    tour(browser, demo, size, write=True)
