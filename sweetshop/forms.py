@@ -95,6 +95,9 @@ class SearchForm(FlaskForm):
     class Meta:
         csrf = False
 
+    # What a catalogue page link carries over (sweetshop.paging builds links from this list only).
+    QUERY_PARAMETERS = ("name", "category", "min_price", "max_price")
+
     name = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
                        render_kw={"maxlength": rules.NAME_MAX, "type": "search"})
     category = SelectField("Category", [Optional(), Rule(rules.check_plain_text)], validate_choice=False)

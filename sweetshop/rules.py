@@ -105,7 +105,8 @@ def clean_price_bound(value):
         raise ValueError(f"Must be a number from 0 to {PRICE_BOUND_MAX:f}.")
     if value.quantize(CENT) != value:
         raise ValueError("Must have at most 2 decimal places.")
-    return value
+    # In cents: 0e-999999 equals 0, but its exponent would overflow PostgreSQL's numeric.
+    return value.quantize(CENT)
 
 
 def clean_count(value, low, high):

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from .. import catalog, inventory
 from ..errors import IdempotencyKeyReusedError, OutOfStockError, SweetNotFoundError
 from ..forms import BuyForm, SearchForm
+from ..paging import page_links
 from ..security import safe_next
 
 bp = Blueprint("shop", __name__)
@@ -30,12 +31,6 @@ def _page_number(pages):
     return min(max(page, 1), pages)
 
 
-def _page_url(page):
-    args = request.args.to_dict()
-    args["page"] = page
-    return url_for(request.endpoint, **args)
-
-
 @bp.get("/")
 def index():
     form = SearchForm(formdata=request.args)
@@ -50,7 +45,8 @@ def index():
     buy_forms = {sweet.id: BuyForm(formdata=None, next=here) for sweet in sweets
                  if current_user.is_authenticated and sweet.quantity > 0}
     return render_template("shop/catalogue.html", form=form, sweets=sweets, buy_forms=buy_forms,
-                           total=total, page=page, pages=pages, page_url=_page_url, here=here,
+                           total=total, page=page, pages=pages, here=here,
+                           page_url=page_links(*SearchForm.QUERY_PARAMETERS),
                            filtered=any(filters.values()))
 
 
@@ -104,4 +100,4 @@ def purchases():
     # One row more than a page says whether there is an older page.
     rows = catalog.purchases(current_user.id, skip=(page - 1) * size, limit=size + 1)
     return render_template("shop/purchases.html", rows=rows[:size], page=page,
-                           has_older=len(rows) > size, page_url=_page_url)
+                           has_older=len(rows) > size, page_url=page_links())
