@@ -56,3 +56,10 @@ class IdempotencyKeyReusedError(SweetshopError):
 
 class UsernameTakenError(SweetshopError):
     message = "Username already registered"
+
+
+class WrongPasswordError(SweetshopError):
+    """The current password given to change it was wrong."""
+
+    status = 422
+    message = "That is not your current password"

@@ -133,10 +133,21 @@ class RegisterForm(FlaskForm):
     full_name = StringField("Full name (optional)", [Rule(rules.clean_full_name)],
                             render_kw={"maxlength": rules.FULL_NAME_MAX, "autocomplete": "name"})
     password = PasswordField("Password", [Rule(rules.clean_password)],
-                             description=f"{rules.PASSWORD_MIN} to {rules.PASSWORD_MAX} characters.",
+                             description=rules.PASSWORD_HINT,
                              render_kw={"required": True, "autocomplete": "new-password",
                                         "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
     confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
+                            render_kw={"required": True, "autocomplete": "new-password"})
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", [InputRequired("Enter your current password.")],
+                                     render_kw={"required": True, "autocomplete": "current-password"})
+    password = PasswordField("New password", [Rule(rules.clean_password)],
+                             description=rules.PASSWORD_HINT,
+                             render_kw={"required": True, "autocomplete": "new-password",
+                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
+    confirm = PasswordField("Repeat new password", [EqualTo("password", "The passwords do not match.")],
                             render_kw={"required": True, "autocomplete": "new-password"})
 
 

@@ -25,6 +25,10 @@ BACKENDS = ["sqlite", "postgresql"]
 TEST_PASSWORD = "correct horse 1"
 # Cheap hashing for test users; production strength has its own test.
 CHEAP_HASH = "pbkdf2:sha256:1000"
+# Every test client is 127.0.0.1, so the per-address limits are raised for the suite; the tests
+# of those limits (test_throttle.py) set the real values. The per-account limits stay as shipped.
+ONE_ADDRESS_FOR_ALL = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
+                       "LOGIN_ATTEMPT_LIMIT_PER_ADDRESS": "1000 per minute"}
 
 
 def _postgres_error():
@@ -94,7 +98,7 @@ def app(backend, tmp_path, request):
     os.environ.setdefault("SWEETSHOP_CONFIG", "testing")
     app = create_app({
         "TESTING": True, "SECRET_KEY": "testing", "SQLALCHEMY_DATABASE_URI": url,
-        "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False, **ONE_ADDRESS_FOR_ALL,
     })
     with app.app_context():
         if backend == "sqlite":
@@ -173,6 +177,7 @@ def server_env(url, **settings):
     env = dict(os.environ, DATABASE_URL=url, SWEETSHOP_CONFIG="production",
                SECRET_KEY="live-test-secret", SWEETSHOP_PASSWORD_HASH_METHOD=CHEAP_HASH,
                SWEETSHOP_SESSION_COOKIE_SECURE="false")
+    env.update({f"SWEETSHOP_{key}": value for key, value in ONE_ADDRESS_FOR_ALL.items()})
     env.update({f"SWEETSHOP_{key}": str(value) for key, value in settings.items()})
     return env
 
