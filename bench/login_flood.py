@@ -13,8 +13,8 @@ Each phase runs on a fresh gunicorn (4 sync workers, production settings and has
 database: PostgreSQL (``BENCH_POSTGRES_URL``, default postgresql://postgres@127.0.0.1:5432) or,
 with ``--sqlite``, a SQLite file. Throttle counters are in Redis (``BENCH_REDIS_URL``, default
 redis://127.0.0.1:6379/0) as production has them, or per worker (``memory://``) if it is not
-running, which lets each of the 4 workers allow its own count. Prints one line per phase and, with ``--json``, the numbers as
-JSON on stdout. Standalone:
+running, which lets each of the 4 workers allow its own count. Prints one line per phase and,
+with ``--json``, the numbers as JSON on stdout. Standalone:
 
     .venv/bin/python bench/login_flood.py [--kind login|register] [--seconds 10] [--threads 8]
 
