@@ -50,21 +50,21 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
-def _flood_once(session, base, kind, victim):
+def _flood_once(session, base, kind, victim, password):
     if kind == "login":
         # The issue's case: the right password, which used to be neither throttled nor cheap.
         response = session.post(base + "/api/auth/login", timeout=60,
-                                data={"username": victim, "password": PASSWORD})
+                                data={"username": victim, "password": password})
     else:
         response = session.post(base + "/api/auth/register", timeout=60, json={
-            "username": f"flood{secrets.token_hex(6)}", "password": PASSWORD})
+            "username": f"flood{secrets.token_hex(6)}", "password": password})
     return response.status_code
 
 
-def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None):
+def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None, password=PASSWORD):
     """Buy one unit at a time for ``seconds`` while ``threads`` threads flood ``kind`` (None: no
-    flood). Returns ``(purchase latencies in ms, purchase statuses, flood statuses)``, both
-    statuses as Counters."""
+    flood): logins as ``victim`` with ``password``, or registrations. Returns ``(purchase
+    latencies in ms, purchase statuses, flood statuses)``, both statuses as Counters."""
     stop = threading.Event()
     flood_statuses = Counter()
     lock = threading.Lock()
@@ -72,7 +72,7 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
     def flooder():
         with requests.Session() as session:
             while not stop.is_set():
-                status = _flood_once(session, base, kind, victim)
+                status = _flood_once(session, base, kind, victim, password)
                 with lock:
                     flood_statuses[status] += 1
 

@@ -58,11 +58,14 @@ def _stop(server, connection):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def shop(request, tmp_path_factory):
-    """A live shop at production password strength, so a flood costs what it would."""
+    """A live shop with the shipped limits. Hashing stays the suite's cheap one: what a hash costs
+    at production strength is what bench/login_flood.py measures; here the point is that the
+    flood is refused quickly (and test_throttle.py shows a refused attempt hashes nothing)."""
     require_backend(request.param)
     connection = _redis()
     with migrated_database(request.param, tmp_path_factory.mktemp("flood")) as url:
-        server = _server(url, connection, PASSWORD_HASH_METHOD=Config.PASSWORD_HASH_METHOD)
+        server = _server(url, connection)
+        server.backend = request.param
         try:
             server.admin = server.token("boss", admin=True)
             server.buyer = server.token("bystander")
@@ -79,8 +82,9 @@ def shop(request, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["login", "register"])
 def test_a_flood_from_one_address_is_refused_while_a_bystander_buys(shop, kind, capsys):
+    quiet, _, _ = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=3)  # for the report only
     latencies, purchases, flood = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=6,
-                                             kind=kind, threads=8, victim="victim")
+                                             kind=kind, threads=8, victim="victim", password=TEST_PASSWORD)
     total = sum(flood.values())
     assert set(flood) <= {200, 201, 429}, flood
     assert flood[429] >= 0.9 * total, flood  # the flood is mostly refused, before any hashing
@@ -88,7 +92,7 @@ def test_a_flood_from_one_address_is_refused_while_a_bystander_buys(shop, kind, 
     with capsys.disabled():
         print(f"\n[{shop.backend} {kind} flood] {total} requests {dict(flood)}; bystander "
               f"{len(latencies)} purchases, p50 {percentile(latencies, 0.5):.0f} ms, "
-              f"p95 {percentile(latencies, 0.95):.0f} ms")
+              f"p95 {percentile(latencies, 0.95):.0f} ms (quiet before: p95 {percentile(quiet, 0.95):.0f} ms)")
 
 
 @pytest.mark.slow

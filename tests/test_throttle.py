@@ -10,6 +10,7 @@ import requests
 from conftest import TEST_PASSWORD, LiveServer, migrated_database
 
 from config import Config
+from sweetshop import accounts
 
 REDIS_URL = os.environ.get("SWEETSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -90,6 +91,24 @@ def test_every_attempt_from_an_address_counts_across_accounts(api, client, limit
     # The address has made 30 attempts: its limit, whatever the account.
     assert_throttled(login(client, "dave", "guess", address="10.1.1.1"))
     assert login(client, "dave", "guess", address="10.1.1.2").status_code == 401
+
+
+def test_a_refused_attempt_costs_no_hashing(api, client, limits, monkeypatch):
+    api.user("alice")
+    limits["REGISTER_LIMIT_PER_ADDRESS"] = "1 per hour"
+    assert register(client, "bob").status_code == 201
+    hashes = []
+    for name in ("check_password_hash", "generate_password_hash"):
+        real = getattr(accounts, name)
+        monkeypatch.setattr(accounts, name, lambda *args, real=real: hashes.append(1) or real(*args))
+    for _ in range(5):
+        login(client, "alice", "guess", address="10.5.0.1")
+    assert len(hashes) == 5
+    for _ in range(10):
+        assert login(client, "alice", "guess", address="10.5.0.1").status_code == 429
+        assert register(client, "carol").status_code == 429
+        assert register(client, "alice").status_code == 429
+    assert len(hashes) == 5
 
 
 def test_unknown_accounts_are_throttled_the_same_way(client, limits):
