@@ -92,7 +92,8 @@ def test_a_flood_from_one_address_is_refused_while_a_bystander_buys(shop, kind, 
     with capsys.disabled():
         print(f"\n[{shop.backend} {kind} flood] {total} requests {dict(flood)}; bystander "
               f"{len(latencies)} purchases, p50 {percentile(latencies, 0.5):.0f} ms, "
-              f"p95 {percentile(latencies, 0.95):.0f} ms (quiet before: p95 {percentile(quiet, 0.95):.0f} ms)")
+              f"p95 {percentile(latencies, 0.95):.0f} ms (just before, quiet: p95 "
+              f"{percentile(quiet, 0.95):.0f} ms)")
 
 
 @pytest.mark.slow
