@@ -41,6 +41,10 @@ class CookieSessionInterface(SecureCookieSessionInterface):
     def save_session(self, app, session, response):
         if session or session.modified:
             super().save_session(app, session, response)
+            if "Set-Cookie" in response.headers:
+                # Runs after the after_request hooks (security.py's): a response that sets or
+                # deletes the session cookie must not be stored by a browser or a proxy.
+                response.headers["Cache-Control"] = "no-store"
         elif session.accessed:
             response.vary.add("Cookie")  # as Flask does: the answer may depend on the session
 

@@ -4,11 +4,11 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import UsernameTakenError
+from .errors import UsernameTakenError, WrongPasswordError
 from .extensions import db
 from .models import ApiToken, User, utcnow
 from .rules import is_encodable, is_plain_text
@@ -48,10 +48,13 @@ def register(username, password, full_name=None, is_admin=False):
 
     :raise UsernameTakenError: the name is taken in any case (also when two requests race).
     """
+    # Hashed first, taken or not: otherwise "taken" answers in a few milliseconds and a free
+    # name in one hash's time, and the difference tells which names exist.
+    password_hash = hash_password(password)
     if find_user(username) is not None:
         raise UsernameTakenError()
     user = User(username=username, username_key=username.lower(), full_name=full_name,
-                password_hash=hash_password(password), is_admin=is_admin)
+                password_hash=password_hash, is_admin=is_admin)
     db.session.add(user)
     try:
         db.session.commit()
@@ -85,6 +88,29 @@ def authenticate(username, password):
     return user
 
 
+def end_sessions(user_id):
+    """End every page session of the user (on every device): their generation moves on."""
+    db.session.execute(update(User).where(User.id == user_id)
+                       .values(session_version=User.session_version + 1))
+    db.session.commit()
+
+
+def change_password(user, current_password, new_password):
+    """Set a new password (already checked by ``rules.clean_password``); end every page session
+    and revoke every API token of the user. The caller logs the current session in again.
+
+    :raise WrongPasswordError: ``current_password`` is not the user's password.
+    """
+    if not check_password_hash(user.password_hash, current_password):
+        raise WrongPasswordError()
+    user_id = user.id
+    db.session.execute(update(User).where(User.id == user_id).values(
+        password_hash=hash_password(new_password), session_version=User.session_version + 1))
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    db.session.commit()
+    return db.session.get(User, user_id, populate_existing=True)
+
+
 def set_admin(user):
     user.is_admin = True
     db.session.commit()
@@ -97,7 +123,8 @@ def _digest(token):
 def issue_token(user):
     """A new random bearer token for the user: ``(token, seconds until it expires)``.
 
-    Only its SHA-256 is stored.
+    Only its SHA-256 is stored. The user keeps at most ``MAX_TOKENS_PER_USER`` live tokens:
+    the oldest go when a new one is issued.
     """
     token = secrets.token_urlsafe(32)
     ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
@@ -106,6 +133,11 @@ def issue_token(user):
     db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at <= now))
     db.session.add(ApiToken(token_hash=_digest(token), user_id=user.id,
                             expires_at=now + timedelta(seconds=ttl)))
+    db.session.flush()
+    newest = (select(ApiToken.id).where(ApiToken.user_id == user.id)
+              .order_by(ApiToken.id.desc()).limit(int(current_app.config["MAX_TOKENS_PER_USER"])))
+    # Two logins racing may each keep their own newest set for a moment; the next login trims.
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.id.not_in(newest)))
     db.session.commit()
     return token, ttl
 

@@ -55,16 +55,28 @@ class Config:
     # 0: none, so those headers come from the client and are ignored.
     TRUSTED_PROXIES = 0
 
-    # Failed-login throttle (sweetshop/throttle.py). memory:// is per process; in production
-    # use redis://host:6379/0 so every worker and host shares the counters.
+    # Login and registration throttle (sweetshop/throttle.py). memory:// is per process; in
+    # production use redis://host:6379/0 so every worker and host shares the counters.
     RATELIMIT_STORAGE_URI = "memory://"
     # A moving window has no boundary at which a guesser may fire two windows' worth at once.
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "sweetshop"
-    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute"
-    LOGIN_LIMIT_PER_ADDRESS = "20 per minute"
+    # Each is counted before the password is hashed, so refused work costs no hashing.
+    REGISTER_LIMIT_PER_ADDRESS = "20 per hour"
+    LOGIN_ATTEMPT_LIMIT_PER_ADDRESS = "30 per minute"
+    # Hard: failed logins (since the last success) for one account from one address.
+    LOGIN_FAILURE_LIMIT_PER_ACCOUNT_AND_ADDRESS = "5 per 15 minutes"
+    # Soft: every attempt on one account from anywhere; short, so it slows the owner, never locks.
+    LOGIN_ATTEMPT_LIMIT_PER_ACCOUNT = "10 per minute"
+    # Live API tokens a user may hold; a new one revokes the oldest beyond this.
+    MAX_TOKENS_PER_USER = 10
+
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Seconds: a session cookie signed longer ago than this is refused (Flask's default is 31 days).
+    PERMANENT_SESSION_LIFETIME = 12 * 3600
+    # Strict-Transport-Security max-age in seconds; 0 sends no header (production sets a year).
+    HSTS_MAX_AGE = 0
 
     # Pages: no inline script or style anywhere, so the policy can forbid both.
     CONTENT_SECURITY_POLICY = (
@@ -91,6 +103,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_MAX_AGE = 365 * 24 * 3600
 
 
 CONFIGS = {

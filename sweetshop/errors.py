@@ -111,3 +111,10 @@ class OrderAlreadyCancelledError(SweetshopError):
 
 class OrderKeyReusedError(IdempotencyKeyReusedError):
     message = "Idempotency-Key was already used with different items"
+
+
+class WrongPasswordError(SweetshopError):
+    """The current password given to change it was wrong."""
+
+    status = 422
+    message = "That is not your current password"

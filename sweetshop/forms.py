@@ -112,6 +112,9 @@ class SearchForm(FlaskForm):
     class Meta:
         csrf = False
 
+    # What a catalogue page link carries over (sweetshop.paging builds links from this list only).
+    QUERY_PARAMETERS = ("name", "category", "min_price", "max_price")
+
     name = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
                        render_kw={"maxlength": rules.NAME_MAX, "type": "search"})
     category = SelectField("Category", [Optional(), Rule(rules.check_plain_text)], validate_choice=False)
@@ -147,13 +150,24 @@ class RegisterForm(FlaskForm):
     full_name = StringField("Full name (optional)", [Rule(rules.clean_full_name)],
                             render_kw={"maxlength": rules.FULL_NAME_MAX, "autocomplete": "name"})
     password = PasswordField("Password", [Rule(rules.clean_password)],
-                             description=f"{rules.PASSWORD_MIN} to {rules.PASSWORD_MAX} characters.",
+                             description=rules.PASSWORD_HINT,
                              render_kw={"required": True, "autocomplete": "new-password",
                                         "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
     confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
                             render_kw={"required": True, "autocomplete": "new-password"})
     # Where to go after the login that follows (e.g. back to the basket).
     next = HiddenField()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", [InputRequired("Enter your current password.")],
+                                     render_kw={"required": True, "autocomplete": "current-password"})
+    password = PasswordField("New password", [Rule(rules.clean_password)],
+                             description=rules.PASSWORD_HINT,
+                             render_kw={"required": True, "autocomplete": "new-password",
+                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
+    confirm = PasswordField("Repeat new password", [EqualTo("password", "The passwords do not match.")],
+                            render_kw={"required": True, "autocomplete": "new-password"})
 
 
 class LoginForm(FlaskForm):

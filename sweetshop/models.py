@@ -29,6 +29,13 @@ class User(UserMixin, db.Model):
     full_name: Mapped[str | None] = mapped_column(String(100))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # The generation of this user's page sessions: logout and a password change add one, and a
+    # session cookie from an older generation is refused (see ``get_id`` and auth's user_loader).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    def get_id(self):
+        """What Flask-Login keeps in the session: ``"<id>.<session_version>"``."""
+        return f"{self.id}.{self.session_version}"
 
 
 class ApiToken(db.Model):

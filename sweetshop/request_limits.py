@@ -4,9 +4,13 @@ Flask refuses a body whose ``Content-Length`` is over the limit before reading i
 body (no ``Content-Length``) is only cut off at the limit by Werkzeug, silently: the view
 would see the first ``MAX_CONTENT_LENGTH`` bytes as if they were the whole body. Here such a
 body is read up to the limit and refused if it reaches it.
+
+The server decodes chunked framing while the body is read, so a malformed chunk (a size that
+is not hex, negative or absurd, a missing CRLF, a body cut short) surfaces as the server's own
+exception from that read; it is turned into a 400 here, before any view runs.
 """
 from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 
 def refuse_oversized_stream():
@@ -15,8 +19,15 @@ def refuse_oversized_stream():
         return  # no limit, or a declared length that Flask already checked
     if not request.environ.get("wsgi.input_terminated"):
         return  # the server gives no streamed body at all, so there is nothing to read
-    # Cached, so the view and the form parser read the same bytes afterwards.
-    if len(request.get_data(cache=True)) >= limit:
+    try:
+        # Cached, so the view and the form parser read the same bytes afterwards.
+        body = request.get_data(cache=True)
+    except HTTPException:
+        raise
+    except Exception as error:  # the server's parse error (gunicorn's InvalidChunkSize, NoMoreData, ...)
+        current_app.logger.info("malformed request body: %s", type(error).__name__)
+        raise BadRequest("Malformed request body") from None
+    if len(body) >= limit:
         raise RequestEntityTooLarge()
 
 

@@ -6,6 +6,8 @@ Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
 
 from .errors import ValidationError
 
@@ -21,6 +23,8 @@ RESTOCK_MAX = 1_000_000
 STOCK_MAX = 2_147_483_647
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
+PASSWORD_HINT = f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, and not one of the most common passwords."
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,64}")
 # A plain decimal in ASCII digits: int() and Decimal() also take "1_000" and other scripts' digits.
 DECIMAL_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
@@ -105,7 +109,8 @@ def clean_price_bound(value):
         raise ValueError(f"Must be a number from 0 to {PRICE_BOUND_MAX:f}.")
     if value.quantize(CENT) != value:
         raise ValueError("Must have at most 2 decimal places.")
-    return value
+    # In cents: 0e-999999 equals 0, but its exponent would overflow PostgreSQL's numeric.
+    return value.quantize(CENT)
 
 
 def clean_count(value, low, high):
@@ -185,13 +190,25 @@ def clean_username(value):
     return value
 
 
+@cache
+def common_passwords():
+    """The shipped list of the most common passwords, lower-cased (read once per process)."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("# "))
+
+
 def clean_password(value):
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
     if not is_encodable(value):
         raise ValueError("Must be valid Unicode text.")
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        # NUL, tabs, newlines: invisible when typed, and some clients cut the text at them.
+        raise ValueError("Must not contain control characters.")
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise ValueError(f"Must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    if value.lower() in common_passwords():
+        raise ValueError("Is one of the most common passwords, which are guessed first: choose another.")
     return value
 
 

@@ -1,7 +1,7 @@
 """Browser-facing safety: security headers on every response, and redirects that stay on this site."""
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, g
 
 
 def add_security_headers(response):
@@ -12,7 +12,26 @@ def add_security_headers(response):
     # Old browsers ignore CSP frame-ancestors; X-Frame-Options covers them against clickjacking.
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
+    hsts = current_app.config.get("HSTS_MAX_AGE")
+    if hsts:
+        # Production only (it is served over HTTPS there): browsers then refuse plain HTTP.
+        headers.setdefault("Strict-Transport-Security", f"max-age={int(hsts)}")
+    if is_personal(response):
+        # Neither the browser's history cache nor a shared proxy may keep or replay it.
+        headers["Cache-Control"] = "no-store"
     return response
+
+
+def is_personal(response):
+    """Whether the response was made for a signed-in user or sets a cookie.
+
+    Read without touching the database or the session: ``g.user`` is the API's token owner,
+    ``g._login_user`` the page user Flask-Login loaded (only if the request looked at it).
+    """
+    if g.get("user") is not None or "Set-Cookie" in response.headers:
+        return True
+    page_user = g.get("_login_user")
+    return page_user is not None and page_user.is_authenticated
 
 
 def is_local_path(target):

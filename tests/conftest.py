@@ -6,9 +6,9 @@ from sqlalchemy import text
 
 # The live-server harness lives in harness.py (bench/ uses it too); its names stay importable
 # from here, as tests have always imported them.
-from harness import (CHEAP_HASH, POSTGRES_URL, ROOT, TEST_PASSWORD, Cluster, LiveServer,  # noqa: F401
-                     flask_cli, free_port, fresh_database, migrated_database, postgres_error,
-                     server_command, server_env, server_environment)
+from harness import (CHEAP_HASH, ONE_ADDRESS_FOR_ALL, POSTGRES_URL, ROOT,  # noqa: F401
+                     TEST_PASSWORD, Cluster, LiveServer, flask_cli, free_port, fresh_database,
+                     migrated_database, postgres_error, server_command, server_env, server_environment)
 from sweetshop import create_app
 from sweetshop.extensions import db
 
@@ -60,7 +60,7 @@ def app(backend, tmp_path, request):
         url = request.getfixturevalue("postgres_schema_url")
     app = create_app({
         "TESTING": True, "SECRET_KEY": "testing", "SQLALCHEMY_DATABASE_URI": url,
-        "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False,
+        "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False, **ONE_ADDRESS_FOR_ALL,
     })
     with app.app_context():
         if backend == "sqlite":

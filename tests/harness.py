@@ -28,6 +28,10 @@ TEST_PASSWORD = "correct horse 1"
 # Cheap hashing for test users; production strength has its own test.
 CHEAP_HASH = "pbkdf2:sha256:1000"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Every test client is 127.0.0.1, so the per-address limits are raised for the suite; the tests
+# of those limits (test_throttle.py) set the real values. The per-account limits stay as shipped.
+ONE_ADDRESS_FOR_ALL = {"REGISTER_LIMIT_PER_ADDRESS": "1000 per minute",
+                       "LOGIN_ATTEMPT_LIMIT_PER_ADDRESS": "1000 per minute"}
 
 
 def free_port():
@@ -75,6 +79,7 @@ def server_env(url, **settings):
     env = dict(os.environ, DATABASE_URL=url, SWEETSHOP_CONFIG="production",
                SECRET_KEY="live-test-secret", SWEETSHOP_PASSWORD_HASH_METHOD=CHEAP_HASH,
                SWEETSHOP_SESSION_COOKIE_SECURE="false")
+    env.update({f"SWEETSHOP_{key}": value for key, value in ONE_ADDRESS_FOR_ALL.items()})
     # JSON for booleans, as Flask's from_prefixed_env reads them: str(False) would be a true string.
     env.update({f"SWEETSHOP_{key}": json.dumps(value) if isinstance(value, bool) else str(value)
                 for key, value in settings.items()})

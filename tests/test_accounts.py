@@ -13,11 +13,11 @@ from sweetshop.extensions import db
 from sweetshop.models import ApiToken, User, utcnow
 
 
-def register(client, username, password="password1", **extra):
+def register(client, username, password="long enough 1", **extra):
     return client.post("/api/auth/register", json={"username": username, "password": password, **extra})
 
 
-def login(client, username, password="password1"):
+def login(client, username, password="long enough 1"):
     return client.post("/api/auth/login", data={"username": username, "password": password})
 
 
@@ -90,7 +90,7 @@ def test_login_gives_a_random_bearer_token_stored_only_as_its_hash(app, client):
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client):
     register(client, "alice")
-    wrong, unknown = login(client, "alice", "wrong-password"), login(client, "nobody", "password1")
+    wrong, unknown = login(client, "alice", "wrong-password"), login(client, "nobody", "long enough 1")
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json == unknown.json == {"detail": "Incorrect username or password"}
 
@@ -143,7 +143,7 @@ def test_the_session_cookie_is_not_an_api_login(client):
 
 def test_login_accepts_json_as_well_as_the_form(client):
     register(client, "alice")
-    response = client.post("/api/auth/login", json={"username": "alice", "password": "password1"})
+    response = client.post("/api/auth/login", json={"username": "alice", "password": "long enough 1"})
     assert response.status_code == 200 and response.json["token_type"] == "bearer"
 
 
@@ -185,7 +185,7 @@ def test_production_method_makes_a_hash_of_that_strength(app):
     method = CONFIGS["production"].PASSWORD_HASH_METHOD
     with app.app_context():
         app.config["PASSWORD_HASH_METHOD"] = method
-        stored = accounts.hash_password("password1")
+        stored = accounts.hash_password("long enough 1")
     assert _strength(stored.split("$")[0]) == _strength(method)
 
 
@@ -193,7 +193,7 @@ def test_unknown_user_takes_about_as_long_as_a_wrong_password(app, client):
     """Without the dummy hash check an unknown name answers ~100x faster; allow 2x either way."""
     app.config.update(PASSWORD_HASH_METHOD="pbkdf2:sha256:100000", RATELIMIT_ENABLED=False)
     register(client, "alice")
-    login(client, "nobody", "password1")  # warm up: the dummy hash is made once per method
+    login(client, "nobody", "long enough 1")  # warm up: the dummy hash is made once per method
 
     def timed(username):
         start = time.perf_counter()
@@ -210,8 +210,8 @@ def test_unknown_user_takes_about_as_long_as_a_wrong_password(app, client):
 
 def test_a_name_no_account_can_have_is_still_throttled(app, client, caplog):
     """A lone surrogate in the name (valid JSON, not UTF-8) counts like any failed login."""
-    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per minute"
-    body = '{"username": "\\ud800", "password": "password1"}'
+    app.config["LOGIN_ATTEMPT_LIMIT_PER_ACCOUNT"] = "2 per minute"
+    body = '{"username": "\\ud800", "password": "long enough 1"}'
     statuses = [client.post("/api/auth/login", data=body, content_type="application/json").status_code
                 for _ in range(3)]
     assert statuses == [401, 401, 429]

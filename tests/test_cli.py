@@ -45,11 +45,11 @@ def test_create_admin_reads_the_password_from_stdin(app, runner, client):
 
 
 def test_create_admin_promotes_an_existing_user_in_any_case(app, runner, client):
-    client.post("/api/auth/register", json={"username": "Alice", "password": "password1"})
+    client.post("/api/auth/register", json={"username": "Alice", "password": "long enough 1"})
     result = runner.invoke(args=["create-admin", "ALICE"])  # no password asked
     assert result.exit_code == 0, result.output
     assert "Alice is now an admin" in result.output
-    assert user(app, "alice").is_admin and can_log_in(client, "alice", "password1")
+    assert user(app, "alice").is_admin and can_log_in(client, "alice", "long enough 1")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
 

@@ -100,7 +100,9 @@ def test_no_password_or_token_ever_reaches_the_server_log(tmp_path):
             server.stop()
             os.unlink(server.log.name)
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    assert len(request_lines(lines)) == 10  # the health probe at start-up, then our nine
+    # Our nine, after the start-up health probes (more than one when a slow start makes the
+    # first probe time out: it is still answered and logged).
+    assert len([line for line in request_lines(lines) if line["path"] != "/api/health"]) == 9
     assert password not in log
     assert token not in log
     assert "access_token" not in log

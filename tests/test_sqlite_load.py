@@ -23,10 +23,15 @@ START_STOCK = 200
 
 def test_mixed_load_on_sqlite_never_fails_with_a_locked_database(tmp_path):
     with migrated_database("sqlite", tmp_path) as url:
-        server = LiveServer(url, workers=4)
+        # A load test: the throttles are off, as the README says to run one (every client here is
+        # one address, and the logins are for one account).
+        server = LiveServer(url, workers=4, RATELIMIT_ENABLED="false")
         try:
             admin = server.token("boss", admin=True)
             buyers = [server.token(f"buyer{i}") for i in range(4)]
+            # Logins under load are by an account of their own: each login past MAX_TOKENS_PER_USER
+            # revokes that account's oldest token, which must not be a buyer's.
+            server.token("loader")
             sweet_ids = []
             for name in ("Toffee", "Fudge", "Humbug"):
                 response = requests.post(server.base + "/api/sweets", headers=admin, timeout=30, json={
@@ -61,7 +66,7 @@ def test_mixed_load_on_sqlite_never_fails_with_a_locked_database(tmp_path):
                             "username": f"c{number}x{step}", "password": TEST_PASSWORD})
                     else:
                         response = requests.post(server.base + "/api/auth/login", timeout=60, data={
-                            "username": "buyer0", "password": TEST_PASSWORD})
+                            "username": "loader", "password": TEST_PASSWORD})
                     with lock:
                         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                         if response.status_code == 200 and kind == "buy":

@@ -9,7 +9,7 @@ from ..errors import (OrderAlreadyCancelledError, OrderNotFoundError, StockLimit
 from ..extensions import login_manager
 from ..forms import (ConfirmForm, MakeAdminForm, NewSweetForm, OrderFilterForm, RestockForm,
                      SweetForm)
-from ..shop.views import with_query
+from ..paging import with_query
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -174,7 +174,7 @@ def orders():
     shown = order_queries.list_orders(status=status, skip=(page - 1) * size, limit=size)
 
     def page_url(number):
-        return with_query(url_for(".orders"), request.args, page=number)
+        return with_query(url_for(".orders"), request.args, ("status",), page=number)
 
     return render_template("admin/orders.html", form=form, orders=shown, total=total, page=page,
                            pages=pages, page_url=page_url), 200 if valid else 422

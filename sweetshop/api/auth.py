@@ -15,6 +15,7 @@ def register():
         "username": clean_username, "password": clean_password, "full_name": clean_full_name,
         "is_admin": clean_self_registered_admin,
     }, required=("username", "password"))
+    throttle.registration()
     user = accounts.register(data["username"], data["password"], data.get("full_name"))
     return user_json(user), 201
 
@@ -32,11 +33,11 @@ def login():
                if not isinstance(data.get(field), str) or not data.get(field)}
     if missing:
         raise ValidationError(missing)
-    throttle.check(data["username"])
+    throttle.login_attempt(data["username"])
     user = accounts.authenticate(data["username"], data["password"])
     if user is None:
-        throttle.failed(data["username"])
         return {"detail": "Incorrect username or password"}, 401, {"WWW-Authenticate": "Bearer"}
+    throttle.login_succeeded(data["username"])
     token, expires_in = accounts.issue_token(user)
     return {"access_token": token, "token_type": "bearer", "expires_in": expires_in}
 

@@ -97,7 +97,10 @@ SCHEMAS = {
         "type": "object", "required": ["username", "password"], "additionalProperties": False,
         "properties": {
             "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
-            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
+            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX,
+                         "pattern": rf"^{_CHAR}*$",
+                         "description": "No control characters, and not one of the 30,000 most common "
+                                        "passwords (in any case): those are refused with 422"},
             "full_name": {"type": ["string", "null"], "maxLength": 100},
             "is_admin": {"const": False, "description": "Accepted for older clients; never true"},
         },
@@ -197,7 +200,7 @@ PATHS = {
         "summary": "Register a customer account",
         "requestBody": {"required": True, "content": _json(_ref("Register"))},
         "responses": {"201": _ok("Registered", _ref("User")),
-                      "400": _error("Username already registered"), **_errors("413", "422")},
+                      "400": _error("Username already registered"), **_errors("413", "422", "429")},
     }},
     "/api/auth/login": {"post": {
         "summary": "Log in for a bearer token (form-encoded or JSON)",

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from datetime import timezone
 from decimal import Decimal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -13,6 +13,7 @@ from .. import catalog, inventory
 from ..errors import (IdempotencyKeyReusedError, OrderShortError, OrderSweetsMissingError,
                       SweetNotFoundError, ValidationError)
 from ..forms import AddToBasketForm, BasketLineForm, ConfirmForm, PlaceOrderForm, SearchForm
+from ..paging import with_query
 from ..security import safe_next
 from . import basket
 
@@ -48,18 +49,6 @@ def basket_size():
 
 # --- Catalogue -------------------------------------------------------------------------------------
 
-def with_query(path, args, **changes):
-    """``path`` with the query arguments ``args`` (changed by ``changes``).
-
-    Built by hand: ``url_for`` would take keys such as ``_external`` from the visitor as its own options.
-    """
-    query = MultiDict(args)
-    for key, value in changes.items():
-        query[key] = value
-    encoded = urlencode(list(query.items(multi=True)))
-    return f"{path}?{encoded}" if encoded else path
-
-
 def _page_number(args, pages):
     page = args.get("page", 1, type=int)
     return min(max(page, 1), pages)
@@ -76,7 +65,7 @@ def _catalogue(args, add_forms=None, status=200):
     pages = max(1, -(-total // size))
     page = _page_number(args, pages)
     sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, **filters)
-    here = with_query(url_for(".index"), args)
+    here = with_query(url_for(".index"), args, (*SearchForm.QUERY_PARAMETERS, "page"))
     add_forms = add_forms or {}
     for sweet in sweets:
         if sweet.quantity > 0 and sweet.id not in add_forms:
@@ -84,7 +73,8 @@ def _catalogue(args, add_forms=None, status=200):
 
     return render_template("shop/catalogue.html", form=form, sweets=sweets, add_forms=add_forms,
                            total=total, page=page, pages=pages, here=here,
-                           page_url=lambda number: with_query(url_for(".index"), args, page=number),
+                           page_url=lambda number: with_query(url_for(".index"), args,
+                                                              SearchForm.QUERY_PARAMETERS, page=number),
                            in_basket=basket.lines(session), filtered=any(filters.values())), status
 
 
