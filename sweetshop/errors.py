@@ -56,3 +56,20 @@ class IdempotencyKeyReusedError(SweetshopError):
 
 class UsernameTakenError(SweetshopError):
     message = "Username already registered"
+
+
+class BadPhotoError(ValidationError):
+    """An upload that is not a usable JPEG, PNG or WebP image; ``detail`` says why."""
+
+    def __init__(self, message):
+        super().__init__({"photo": [message]}, message)
+
+
+class UserNotFoundError(NotFoundError):
+    message = "User not found"
+
+
+class AdminRevokeError(SweetshopError):
+    """Revoking would leave the shop without the admin who asked (themself, or lost a race)."""
+
+    status = 409

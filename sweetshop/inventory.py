@@ -15,12 +15,15 @@ from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockLimitError
                      SweetNotFoundError)
 from .extensions import db
 from .models import StockMovement, Sweet, Timestamp, utcnow
-from .rules import STOCK_MAX
+from .rules import STOCK_MAX, UNIT_DEFAULT
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
-SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
+CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
+SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
+                 *CONTENT_COLUMNS)
+EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 on_sale = sweets.c.archived_at.is_(None)
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,11 @@ def _log_change(sweet_id, kind, change, balance, user_id):
                                     "balance": balance, "by_user_id": user_id})
 
 
-def create_sweet(name, category, price, quantity=0, user_id=None):
+def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
+                 allergens=()):
     """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock."""
-    sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
+    sweet = Sweet(name=name, category=category, price=price, quantity=quantity, description=description,
+                  unit=unit, allergens=list(allergens))
     db.session.add(sweet)
     db.session.flush()
     _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
@@ -51,11 +56,12 @@ def create_sweet(name, category, price, quantity=0, user_id=None):
 
 
 def update_sweet(sweet_id, **changes):
-    """Change a sweet's name, category or price (never its stock); returns the sweet.
+    """Change a sweet's name, category, price, description, unit or allergens (never its stock);
+    returns the sweet.
 
     :raise SweetNotFoundError: no such sweet on sale.
     """
-    assert set(changes) <= {"name", "category", "price"}, "stock changes only by purchase/restock"
+    assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
     row = db.session.execute(
         update(sweets).where(sweets.c.id == sweet_id, on_sale)
         .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
@@ -185,7 +191,7 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
     earlier = db.session.execute(
         select(sweets.c.id, sweets.c.name, sweets.c.category,
                movements.c.unit_price.label("price"), movements.c.balance.label("quantity"),
-               (-movements.c.change).label("bought"))
+               (-movements.c.change).label("bought"), *CONTENT_COLUMNS)
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()

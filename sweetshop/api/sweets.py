@@ -1,19 +1,20 @@
-"""API catalogue and stock: list, search, create, edit, archive, purchase, restock."""
+"""API catalogue and stock: list, search, create, edit, archive, photos, purchase, restock."""
 from flask import g, request, url_for
 
-from .. import catalog, inventory
+from .. import catalog, inventory, photos
 from ..errors import ValidationError
 from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_idempotency_key,
                      clean_new_sweet, clean_purchase_quantity, clean_restock_quantity,
                      clean_sweet_changes)
+from ..request_limits import allow_body
 from .blueprint import bp
-from .http import auth_required, json_body, paging, query_price, sweet_json
+from .http import auth_required, json_body, paging, query_price, query_sort, sweet_json
 
 
 @bp.get("/sweets")
 def list_sweets():
     skip, limit = paging()
-    return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit)]
+    return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit, sort=query_sort())]
 
 
 def _search_text(name, max_length):
@@ -35,7 +36,7 @@ def search():
         raise ValidationError({"min_price": ["Must not be greater than max_price."]})
     found = catalog.search_sweets(
         name=_search_text("name", NAME_MAX), category=_search_text("category", CATEGORY_MAX),
-        min_price=min_price, max_price=max_price, skip=skip, limit=limit)
+        min_price=min_price, max_price=max_price, skip=skip, limit=limit, sort=query_sort())
     return [sweet_json(s) for s in found]
 
 
@@ -65,6 +66,20 @@ def update_sweet(sweet_id):
 def archive_sweet(sweet_id):
     inventory.archive_sweet(sweet_id)
     return "", 204
+
+
+@bp.put("/sweets/<id:sweet_id>/photo")
+@auth_required(admin=True)
+@allow_body("PHOTO_MAX_BYTES")
+def put_photo(sweet_id):
+    """The image is the whole body (any Content-Type: what it is, is decided by decoding it)."""
+    return sweet_json(photos.set_photo(sweet_id, request.get_data()))
+
+
+@bp.delete("/sweets/<id:sweet_id>/photo")
+@auth_required(admin=True)
+def delete_photo(sweet_id):
+    return sweet_json(photos.remove_photo(sweet_id))
 
 
 def _idempotency_key():
