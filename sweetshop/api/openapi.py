@@ -44,6 +44,8 @@ def _errors(*codes):
 SECURED = [{"bearer": []}]
 SWEET_ID = {"name": "sweet_id", "in": "path", "required": True,
             "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+USER_ID = {"name": "user_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 PAGING = [
     {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
     {"name": "limit", "in": "query",
@@ -267,6 +269,26 @@ PATHS = {
         "responses": {"200": _ok("Purchases", {"type": "array", "items": _ref("Purchase")}),
                       **_errors("401", "403", "422")},
     }},
+    "/api/users": {"get": {
+        "summary": "Every user, by username; q matches username or full name (admin)",
+        "security": SECURED,
+        "parameters": [{"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                       *PAGING],
+        "responses": {"200": _ok("Users", {"type": "array", "items": _ref("User")}),
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/users/{user_id}/admin": {
+        "parameters": [USER_ID],
+        "post": {"summary": "Make the user an admin (admin)", "security": SECURED,
+                 "responses": {"200": _ok("The user", _ref("User")),
+                               "404": _error("No such user"), **_errors("401", "403")}},
+        "delete": {"summary": "Revoke the user's admin rights (admin; never your own or the last admin's)",
+                   "security": SECURED,
+                   "responses": {"200": _ok("The user", _ref("User")),
+                                 "404": _error("No such user"),
+                                 "409": _error("Your own rights, or yours were revoked first"),
+                                 **_errors("401", "403")}},
+    },
     "/api/health": {"get": {
         "summary": "Liveness after a database round trip",
         "responses": {"200": _ok("Healthy", {"type": "object", "required": ["status"],
