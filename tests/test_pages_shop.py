@@ -12,7 +12,8 @@ def pages(client):
 
 def cards(response):
     """The sweet names shown on a catalogue page, in order."""
-    return re.findall(r'<li class="sweet[^"]*">\s*<h2>(.*?)</h2>', response.text)
+    return re.findall(r'<li class="sweet[^"]*">.*?<h2><a href="/sweets/\d+">(.*?)</a></h2>',
+                      response.text, re.S)
 
 
 def test_catalogue_shows_each_sweet_and_invites_anonymous_visitors_to_log_in(pages):
@@ -39,7 +40,8 @@ def test_search_by_name_category_and_price_range(pages):
     assert cards(get("/?name=choc&min_price=1&max_price=2")) == ["Milk Chocolate Buttons"]
     assert cards(get("/?name=zzz")) == [] and "No sweets match" in get("/?name=zzz").text
     # The category choice offers the categories in stock, each once.
-    options = re.findall(r"<option[^>]*>(.*?)</option>", get("/").text)
+    category = re.search(r'<select id="category".*?</select>', get("/").text, re.S).group(0)
+    options = re.findall(r"<option[^>]*>(.*?)</option>", category)
     assert options == ["All categories", "Chocolate", "Gummies", "Novelty"]
 
 

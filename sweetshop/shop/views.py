@@ -45,13 +45,22 @@ def index():
     total = catalog.count_sweets(**filters)
     pages = max(1, -(-total // size))
     page = _page_number(pages)
-    sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, **filters)
+    sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, sort=form.order(), **filters)
     here = request.full_path.rstrip("?")
     buy_forms = {sweet.id: BuyForm(formdata=None, next=here) for sweet in sweets
                  if current_user.is_authenticated and sweet.quantity > 0}
     return render_template("shop/catalogue.html", form=form, sweets=sweets, buy_forms=buy_forms,
                            total=total, page=page, pages=pages, page_url=_page_url, here=here,
                            filtered=any(filters.values()))
+
+
+@bp.get("/sweets/<id:sweet_id>")
+def sweet(sweet_id):
+    """A sweet's own page: photo, description, unit and allergens.
+
+    :raise 404: no such sweet on sale (archived ones too).
+    """
+    return render_template("shop/sweet.html", sweet=catalog.get_sweet(sweet_id))
 
 
 def _name_of(sweet_id):
