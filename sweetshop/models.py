@@ -5,7 +5,7 @@ from decimal import Decimal
 from flask_login import UserMixin
 from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, String,
                         TypeDecorator, text)
-from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
@@ -103,8 +103,8 @@ class Photo(db.Model):
     mime: Mapped[str] = mapped_column(String(32))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    image: Mapped[bytes] = deferred(mapped_column(LargeBinary))
-    thumb: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    image: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    thumb: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
