@@ -32,6 +32,7 @@ lint: install
 bench: install
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/catalogue_sort.py    # prints the sorting table (docs/BENCHMARKS.md, by hand)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache *.egg-info

@@ -70,7 +70,8 @@ def main():
         with db.conn.cursor() as cursor:
             load_sweets(cursor, CATALOGUE_SWEETS, 100)
         db.query("ANALYZE")
-        os.environ.update(DATABASE_URL=db.url, SWEETSHOP_CONFIG="production", SECRET_KEY=secrets.token_hex(16))
+        os.environ.update(DATABASE_URL=db.url, SWEETSHOP_CONFIG="production",
+                          SECRET_KEY=secrets.token_hex(16))
         from config import database_url
         from sweetshop import create_app
         cases = statements(create_app({"SQLALCHEMY_DATABASE_URI": database_url(db.url)}))
@@ -82,7 +83,7 @@ def main():
     finally:
         db.close()
 
-    print(f"| sort | page | with indexes: median ms | p95 ms | without: median ms | p95 ms |")
+    print("| sort | page | with indexes: median ms | p95 ms | without: median ms | p95 ms |")
     print("|---|---|---:|---:|---:|---:|")
     for (sort, shape), (median, p95) in with_indexes.items():
         before = without[(sort, shape)]
