@@ -35,7 +35,7 @@ def _matching(name=None, category=None, min_price=None, max_price=None):
 
 
 # Each order ends with the id, so sweets that tie keep one order from page to page. Descending
-# orders break ties by descending id: one index (migration 0005) serves both, read backwards.
+# orders break ties by descending id, so one index serves both directions, read backwards.
 ORDERS = {
     None: (Sweet.id,),
     "name": (func.lower(Sweet.name), Sweet.id),

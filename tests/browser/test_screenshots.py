@@ -4,6 +4,7 @@ import requests
 from playwright.sync_api import expect
 
 from .conftest import ADMIN, SCREENSHOTS, TEST_PASSWORD, shop_server
+from .test_photos import sweet_picture
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -26,7 +27,13 @@ def demo(tmp_path_factory, chromium):
         assert response.status_code == 200, response.text
         requests.post(f"{server.base}/api/sweets/{fudge}/purchase", headers=buyer, json={"quantity": 3},
                       timeout=30).raise_for_status()
+        for name, colour in (("Chocolate Truffle", (92, 52, 30)), ("Strawberry Bonbon", (222, 49, 99)),
+                             ("Fudge Square", (214, 170, 110))):
+            response = requests.put(f"{server.base}/api/sweets/{sweets[name]['id']}/photo",
+                                    headers=server.admin_headers, data=sweet_picture(colour), timeout=30)
+            assert response.status_code == 200, response.text
         server.fudge = fudge
+        server.truffle = sweets["Chocolate Truffle"]["id"]
         yield server
 
 
@@ -41,8 +48,9 @@ def test_screenshots(browser, demo, size):
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        pictures = {"catalogue": "/", "admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"}
-        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit",
+        pictures = {"catalogue": "/", "sweet": f"/sweets/{demo.truffle}", "admin": "/admin",
+                    "history": f"/admin/sweets/{demo.fudge}"}
+        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit", "/admin/users",
                   f"/admin/sweets/{demo.fudge}/archive", "/register", "/no-such-page"]
         for path in [*pictures.values(), *others]:
             page.goto(path)
@@ -52,6 +60,9 @@ def test_screenshots(browser, demo, size):
             assert width <= VIEWPORTS[size]["width"], f"{path} is {width}px wide on {size}"
         for name, path in pictures.items():
             page.goto(path)
+            # A full-page picture includes what is below the fold: load the lazy thumbnails too.
+            page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(img => img.loading = 'eager')")
+            page.wait_for_function("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
             page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
     finally:
         context.close()
