@@ -61,7 +61,8 @@ def test_screenshots(browser, demo, size):
         for name, path in pictures.items():
             page.goto(path)
             # A full-page picture includes what is below the fold: load the lazy thumbnails too.
-            page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(img => img.loading = 'eager')")
+            page.evaluate("document.querySelectorAll('img[loading=lazy]')"
+                          ".forEach(img => img.loading = 'eager')")
             page.wait_for_function("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
             page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
     finally:
