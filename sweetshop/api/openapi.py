@@ -29,7 +29,6 @@ ERRORS = {
     "401": _error("Missing, unknown, expired or revoked bearer token"),
     "403": _error("Not authorized (admins only)"),
     "404": _error("No such sweet on sale"),
-    "409": _error("Conflicts with the current state; `detail` says how"),
     "413": _error("Request body too large"),
     "422": _error("Invalid input; `errors` names each field"),
     "429": _error("Too many attempts; see Retry-After"),
