@@ -125,7 +125,7 @@ def test_archive_asks_first_and_keeps_the_history(pages):
     assert pages.post(f"/admin/sweets/{fudge}/archive", csrf=False).status_code == 400
     response = pages.post(f"/admin/sweets/{fudge}/archive")
     assert response.status_code == 302
-    assert "<h2>Fudge</h2>" not in pages.client.get("/").text
+    assert "Fudge</a></h2>" not in pages.client.get("/").text
     admin_page = pages.client.get("/admin")
     assert f'id="sweet-{fudge}"' not in admin_page.text and "Archived sweets (1)" in admin_page.text
     history = pages.client.get(f"/admin/sweets/{fudge}")

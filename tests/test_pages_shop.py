@@ -12,7 +12,8 @@ def pages(client):
 
 def cards(response):
     """The sweet names shown on a catalogue page, in order."""
-    return re.findall(r'<li class="sweet[^"]*"[^>]*>\s*<h2>(.*?)</h2>', response.text)
+    return re.findall(r'<li class="sweet[^"]*"[^>]*>.*?<h2><a href="/sweets/\d+">(.*?)</a></h2>',
+                      response.text, re.S)
 
 
 def test_catalogue_shows_each_sweet_and_lets_anonymous_visitors_fill_a_basket(pages):
@@ -20,8 +21,8 @@ def test_catalogue_shows_each_sweet_and_lets_anonymous_visitors_fill_a_basket(pa
     cola = pages.sweet("Cola Bottles", "Gummies", "1.20", 0)
     page = pages.client.get("/")
     assert page.status_code == 200
-    assert text_of(page, f"sweet-{lemon}").startswith("Sherbet Lemon Candy £0.45 200 in stock")
-    assert text_of(page, f"sweet-{cola}") == "Cola Bottles Gummies £1.20 Sold out Sold out"
+    assert text_of(page, f"sweet-{lemon}").startswith("Sherbet Lemon Candy £0.45 each 200 in stock")
+    assert text_of(page, f"sweet-{cola}") == "Cola Bottles Gummies £1.20 each Sold out Sold out"
     assert 'href="/login?next=/"' in page.text  # invited to log in, to place the order later
     # Anyone may add to the basket; a sold-out sweet has a disabled button and no form.
     assert form_fields(page.text, f"/basket/add/{lemon}")["quantity"] == "1"
@@ -41,7 +42,8 @@ def test_search_by_name_category_and_price_range(pages):
     assert cards(get("/?name=choc&min_price=1&max_price=2")) == ["Milk Chocolate Buttons"]
     assert cards(get("/?name=zzz")) == [] and "No sweets match" in get("/?name=zzz").text
     # The category choice offers the categories in stock, each once.
-    options = re.findall(r"<option[^>]*>(.*?)</option>", get("/").text)
+    category = re.search(r'<select id="category".*?</select>', get("/").text, re.S).group(0)
+    options = re.findall(r"<option[^>]*>(.*?)</option>", category)
     assert options == ["All categories", "Chocolate", "Gummies", "Novelty"]
 
 
