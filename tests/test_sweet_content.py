@@ -5,7 +5,7 @@ from sweetshop.rules import ALLERGENS
 
 
 def create(client, api, **fields):
-    body = {"name": "Fudge", "category": "Fudge", "price": 2.5, **fields}
+    body = {"name": "Fudge", "category": "Fudge", "price": 2.5, "quantity": 0, **fields}
     return client.post("/api/sweets", headers=api.admin, json=body)
 
 
