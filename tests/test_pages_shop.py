@@ -189,6 +189,23 @@ def test_query_keys_that_look_like_url_for_options_are_plain_filters(pages):
     pages.app.config["CATALOGUE_PAGE_SIZE"] = 1
     pages.sweet("Fudge")
     pages.sweet("Fudge Two")
-    page = pages.client.get("/?_external=1&_anchor=x&name=fudge")
-    assert 'href="/?_external=1&amp;_anchor=x&amp;name=fudge&amp;page=2"' in page.text
+    page = pages.client.get("/?_external=1&_anchor=x&name=fudge&sort=name")
+    # The pager carries only the catalogue's own parameters (SearchForm.QUERY_PARAMETERS), sort included.
+    assert 'href="/?name=fudge&amp;sort=name&amp;page=2"' in page.text
+    assert "_external" not in page.text and "_anchor" not in page.text
     assert "http://" not in page.text
+
+
+def test_sort_survives_paging_and_adding_to_the_basket(pages):
+    """``sort`` is one of the catalogue's query parameters: the pager and "Add to basket" keep it."""
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 2
+    ids = {name: pages.sweet(name, price=price, quantity=5)
+           for name, price in (("Aniseed", "0.90"), ("Bonbon", "0.30"), ("Caramel", "0.60"))}
+    page = pages.client.get("/?sort=-price&page=2")
+    assert cards(page) == ["Bonbon"]
+    assert 'href="/?sort=-price&amp;page=1"' in page.text
+    fields = form_fields(page.text, f"/basket/add/{ids['Bonbon']}")
+    assert fields["next"] == "/?sort=-price&page=2"
+    added = pages.client.post(f"/basket/add/{ids['Bonbon']}", data=dict(fields, quantity="1"))
+    assert added.status_code == 302 and added.location == f"/?sort=-price&page=2#sweet-{ids['Bonbon']}"
+    assert cards(pages.client.get(added.location)) == ["Bonbon"]
