@@ -204,3 +204,14 @@ def test_photo_routes_need_an_admin_and_a_sweet_on_sale(client, api, sweet):
                                   "a" * 64 + ".png", "a" * 64 + "-thumb.png", "..%2F..%2Fetc"])
 def test_unknown_photo_names_are_404(client, name):
     assert client.get(f"/photos/{name}").status_code == 404
+
+
+def test_photos_stay_cacheable_for_a_signed_in_browser(client, api, sweet):
+    """A photo is the same for everyone: the no-store of personal responses does not reach it."""
+    from pages_support import Pages
+    url = put_photo(client, api, sweet["id"], image_bytes("PNG")).json["photo_url"]
+    pages = Pages(client)
+    pages.customer("carol")
+    assert pages.client.get("/").headers["Cache-Control"] == "no-store"  # the control: a personal page
+    photo = served(pages.client, url)
+    assert photo.headers["Cache-Control"] == CACHE_FOREVER and "Set-Cookie" not in photo.headers
