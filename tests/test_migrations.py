@@ -214,3 +214,18 @@ def test_name_index_is_on_lower_name_of_sweets_on_sale(migrated):
     definition = definition.lower().replace("(", "").replace(")", "").replace('"', "")
     assert "unique index uq_sweets_name_on_sale on" in definition
     assert "lowername" in definition.replace(" ", "") and "where archived_at is null" in definition
+
+
+def test_downgrade_of_0005_keeps_the_name_index_of_0004(migrated):
+    """0005's downgrade rebuilds ``sweets`` on SQLite (drop_column), which loses indexes on an
+    expression; 0004's unique lower(name) index must be there after it, and still refuse twins."""
+    env = server_env(migrated.url.render_as_string(hide_password=False))
+    down = flask_cli(env, "db", "downgrade", "0004")
+    assert down.returncode == 0, down.stderr
+    with migrated.connect() as connection:
+        assert "description" not in {c["name"] for c in inspect(connection).get_columns("sweets")}
+    with migrated.begin() as connection:
+        connection.execute(text(SWEET_ROW), {"name": "Fudge", "archived": None})
+    with pytest.raises(IntegrityError):
+        with migrated.begin() as connection:
+            connection.execute(text(SWEET_ROW), {"name": "FUDGE", "archived": None})
