@@ -46,7 +46,8 @@ SWEET_ID = {"name": "sweet_id", "in": "path", "required": True,
 USER_ID = {"name": "user_id", "in": "path", "required": True,
            "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 PAGING = [
-    {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {"name": "skip", "in": "query",
+     "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0}},
     {"name": "limit", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
 ]
