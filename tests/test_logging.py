@@ -74,7 +74,7 @@ def test_each_stock_change_is_logged_with_sweet_change_and_who(api, client, caps
 
 @pytest.mark.slow
 def test_no_password_or_token_ever_reaches_the_server_log(tmp_path):
-    """Everything a real gunicorn writes (its own lines, ours, any traceback) is searched."""
+    """Everything the real server writes (its own lines, ours, any traceback) is searched."""
     password = "Sup3r-s3cret-passw0rd"
     with migrated_database("sqlite", tmp_path) as url:
         server = LiveServer(url, workers=1)
