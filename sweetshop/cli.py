@@ -25,6 +25,18 @@ DEMO_SWEETS = [
     ("Liquorice Allsorts", "Liquorice", "1.95", 45),
     ("Peppermint Humbug", "Mints", "0.35", 150),
 ]
+# What a customer reads on the cards (SPEC section 10); sweets not named here sell "each", no allergens.
+DEMO_CONTENT = {
+    "Chocolate Truffle": {"allergens": ["milk", "soya"],
+                          "description": "Dark ganache rolled in cocoa.\nHand-made in small batches."},
+    "Dark Chocolate Bar": {"allergens": ["soya"], "unit": "per 100 g bar"},
+    "Milk Chocolate Buttons": {"allergens": ["milk", "soya"], "unit": "per 100 g"},
+    "Strawberry Bonbon": {"unit": "per 100 g"},
+    "Gummy Bears": {"unit": "per bag"},
+    "Fudge Square": {"allergens": ["milk"], "description": "Crumbly butter fudge, cut by hand."},
+    "Sea Salt Caramel": {"allergens": ["milk"], "unit": "per 100 g"},
+    "Liquorice Allsorts": {"allergens": ["cereals containing gluten"], "unit": "per 100 g"},
+}
 
 
 @click.command("create-admin")
@@ -68,7 +80,7 @@ def seed_demo():
         click.echo("The shop has had sweets already; seed-demo adds nothing.")
         return
     for name, category, price, quantity in DEMO_SWEETS:
-        inventory.create_sweet(name, category, Decimal(price), quantity)
+        inventory.create_sweet(name, category, Decimal(price), quantity, **DEMO_CONTENT.get(name, {}))
     click.echo(f"Added {len(DEMO_SWEETS)} demo sweets.")
 
 

@@ -118,3 +118,20 @@ class WrongPasswordError(SweetshopError):
 
     status = 422
     message = "That is not your current password"
+
+
+class BadPhotoError(ValidationError):
+    """An upload that is not a usable JPEG, PNG or WebP image; ``detail`` says why."""
+
+    def __init__(self, message):
+        super().__init__({"photo": [message]}, message)
+
+
+class UserNotFoundError(NotFoundError):
+    message = "User not found"
+
+
+class AdminRevokeError(SweetshopError):
+    """Revoking would leave the shop without the admin who asked (themself, or lost a race)."""
+
+    status = 409

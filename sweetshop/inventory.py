@@ -19,14 +19,17 @@ from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, OrderAl
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
 from .orders import get_order
-from .rules import STOCK_MAX
+from .rules import STOCK_MAX, UNIT_DEFAULT
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
 orders = Order.__table__
 order_lines = OrderLine.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
-SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
+CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
+SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
+                 *CONTENT_COLUMNS)
+EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 on_sale = sweets.c.archived_at.is_(None)
 log = logging.getLogger(__name__)
 
@@ -80,13 +83,15 @@ def _write_named(write, name, sweet_id=None):
     return result
 
 
-def create_sweet(name, category, price, quantity=0, user_id=None):
+def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
+                 allergens=()):
     """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock.
 
     :raise SweetNameTakenError: a sweet on sale has this name (nothing changed).
     """
     def write():
-        sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
+        sweet = Sweet(name=name, category=category, price=price, quantity=quantity, description=description,
+                      unit=unit, allergens=list(allergens))
         db.session.add(sweet)
         db.session.flush()
         _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
@@ -99,12 +104,13 @@ def create_sweet(name, category, price, quantity=0, user_id=None):
 
 
 def update_sweet(sweet_id, **changes):
-    """Change a sweet's name, category or price (never its stock); returns the sweet.
+    """Change a sweet's name, category, price, description, unit or allergens (never its stock);
+    returns the sweet.
 
     :raise SweetNotFoundError: no such sweet on sale.
     :raise SweetNameTakenError: another sweet on sale has the new name (nothing changed).
     """
-    assert set(changes) <= {"name", "category", "price"}, "stock changes only by purchase/restock"
+    assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
 
     def write():
         return db.session.execute(
@@ -269,7 +275,7 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
     earlier = db.session.execute(
         select(sweets.c.id, sweets.c.name, sweets.c.category,
                movements.c.unit_price.label("price"), movements.c.balance.label("quantity"),
-               (-movements.c.change).label("bought"))
+               (-movements.c.change).label("bought"), *CONTENT_COLUMNS)
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()

@@ -8,13 +8,34 @@ body is read up to the limit and refused if it reaches it.
 The server decodes chunked framing while the body is read, so a malformed chunk (a size that
 is not hex, negative or absurd, a missing CRLF, a body cut short) surfaces as the server's own
 exception from that read; it is turned into a 400 here, before any view runs.
+
+A view marked with ``@allow_body(SETTING, extra)`` (the photo uploads) takes bodies up to
+that setting plus ``extra`` bytes instead; every other route keeps ``MAX_CONTENT_LENGTH``.
 """
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 
+def allow_body(setting, extra=0):
+    """Let this view's requests carry bodies up to ``config[setting] + extra`` bytes."""
+    def mark(view):
+        view.body_limit = (setting, extra)
+        return view
+    return mark
+
+
+def _apply_route_limit():
+    view = current_app.view_functions.get(request.endpoint)
+    marked = getattr(view, "body_limit", None)
+    if marked is not None:
+        setting, extra = marked
+        # Read by Werkzeug when the body is first read (the CSRF check runs after this hook).
+        request.max_content_length = current_app.config[setting] + extra
+
+
 def refuse_oversized_stream():
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    _apply_route_limit()
+    limit = request.max_content_length
     if not limit or request.content_length is not None:
         return  # no limit, or a declared length that Flask already checked
     if not request.environ.get("wsgi.input_terminated"):

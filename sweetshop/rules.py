@@ -13,6 +13,15 @@ from .errors import ValidationError
 
 NAME_MAX = 100
 CATEGORY_MAX = 50
+DESCRIPTION_MAX = 2000
+UNIT_MAX = 30
+UNIT_DEFAULT = "each"
+# The 14 allergens that UK and EU food law (Regulation 1169/2011, Annex II) names, in that
+# wording and in alphabetical order: the values of the API's enum and the forms' choices.
+ALLERGENS = ("celery", "cereals containing gluten", "crustaceans", "eggs", "fish", "lupin", "milk",
+             "molluscs", "mustard", "peanuts", "sesame", "soya", "sulphites", "tree nuts")
+# Catalogue orders: ``sort`` values of the page and the API; anything else is refused.
+SORTS = ("name", "price", "-price", "newest")
 FULL_NAME_MAX = 100
 PRICE_MAX = Decimal("100000")
 CENT = Decimal("0.01")
@@ -73,6 +82,52 @@ def clean_name(value):
 
 def clean_category(value):
     return clean_text(value, CATEGORY_MAX)
+
+
+def clean_description(value):
+    """Plain text of up to DESCRIPTION_MAX characters with its line breaks (``None`` is empty).
+
+    Line breaks are kept (``\r\n`` becomes ``\n``) and tabs allowed; other control
+    characters are refused as in one-line text.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    for line in value.split("\n"):
+        check_plain_text(line.replace("\t", " "))
+    value = value.strip()
+    if len(value) > DESCRIPTION_MAX:
+        raise ValueError(f"Must be at most {DESCRIPTION_MAX} characters.")
+    return value
+
+
+def clean_unit(value):
+    """What the price buys, e.g. ``each``, ``per 100 g``, ``per bag``."""
+    return clean_text(value, UNIT_MAX)
+
+
+def clean_allergens(value):
+    """A list of allergen names from ALLERGENS (any case), returned once each, sorted."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("Must be a list of allergens.")
+    chosen = set()
+    for item in value:
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name not in ALLERGENS:
+            raise ValueError(f"Unknown allergen {item!r}; allowed: {', '.join(ALLERGENS)}.")
+        chosen.add(name)
+    return sorted(chosen)
+
+
+def clean_sort(value):
+    """A catalogue order (see SORTS); ``None`` and ``""`` mean the default, by id."""
+    if value is None or value == "":
+        return None
+    if value not in SORTS:
+        raise ValueError(f"Must be one of: {', '.join(SORTS)}.")
+    return value
 
 
 def to_decimal(value):
@@ -249,6 +304,9 @@ SWEET_FIELDS = {
     "name": clean_name,
     "category": clean_category,
     "price": clean_price,
+    "description": clean_description,
+    "unit": clean_unit,
+    "allergens": clean_allergens,
 }
 
 
