@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 from config import CONFIGS, database_url
 
-from . import cli, handlers, observability, request_limits, security, throttle
+from . import cli, handlers, metrics, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -59,6 +59,7 @@ def create_app(test_config=None):
     app.session_interface = CookieSessionInterface()
     app.url_map.converters["id"] = IdConverter
     observability.init_app(app)
+    metrics.init_app(app)
     request_limits.init_app(app)
     register_extensions(app)
     register_blueprints(app)

@@ -11,8 +11,9 @@ import logging
 from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockLimitError,
-                     SweetNotFoundError)
+from . import metrics
+from .errors import (IdempotencyKeyReusedError, ImportRejectedError, OutOfStockError, StockChangedError,
+                     StockLimitError, SweetNotFoundError)
 from .extensions import db
 from .models import StockMovement, Sweet, Timestamp, utcnow
 from .rules import STOCK_MAX
@@ -118,6 +119,7 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
             raise _why_not_sold(sweet_id)
         return earlier
     _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
+    metrics.record_units_sold(quantity)
     return sold
 
 
@@ -172,6 +174,7 @@ def _why_not_sold(sweet_id):
     db.session.rollback()
     if available is None:
         return SweetNotFoundError()
+    metrics.record_purchase_refused()
     return OutOfStockError(available)
 
 
@@ -220,6 +223,74 @@ def restock(sweet_id, user_id, quantity):
     db.session.commit()
     _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
+
+
+def count_stock(sweet_id, user_id, counted, seen):
+    """Record a stock count: the stock becomes ``counted`` if it is still ``seen``.
+
+    A compare-and-set, so a sale or restock made since the admin read ``seen`` is never
+    overwritten; the ``count`` ledger row holds the difference. Returns the sweet after it.
+
+    :raise SweetNotFoundError: no such sweet on sale (nothing changed).
+    :raise StockChangedError: the stock is no longer ``seen`` (nothing changed); it carries
+        the current figure.
+    """
+    now = utcnow()
+    row = db.session.execute(
+        update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
+        .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
+    ).one_or_none()
+    if row is None:
+        current = db.session.execute(
+            select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
+        db.session.rollback()
+        raise SweetNotFoundError() if current is None else StockChangedError(current)
+    _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
+    db.session.commit()
+    _log_change(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id)
+    return row
+
+
+def apply_import(creates, updates, user_id=None):
+    """Apply a checked CSV import in one transaction: all of it, or (on any error) none of it.
+
+    :param creates: ``(name, category, price, quantity)`` of each new sweet.
+    :param updates: ``(sweet_id, category, price, units)`` of each sweet on sale to change;
+        ``units`` are added by the atomic increment (a restock with its ledger row).
+    :raise ImportRejectedError: a matched sweet was archived, or a new name was taken, or a
+        stock would pass its maximum, since the file was checked (nothing changed).
+    """
+    now = utcnow()
+    try:
+        for sweet_id, category, price, units in updates:
+            row = db.session.execute(
+                update(sweets)
+                .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - units)
+                .values(category=category, price=price, quantity=sweets.c.quantity + units, updated_at=now)
+                .returning(sweets.c.quantity)
+            ).one_or_none()
+            if row is None:
+                raise ImportRejectedError([], "A sweet in the file was archived or changed meanwhile; "
+                                              "nothing changed, please check the file again")
+            if units:
+                _record(sweet_id, StockMovement.RESTOCK, units, row.quantity, user_id=user_id, at=now)
+        for name, category, price, quantity in creates:
+            sweet = Sweet(name=name, category=category, price=price, quantity=quantity,
+                          created_at=now, updated_at=now)
+            db.session.add(sweet)
+            db.session.flush()
+            _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=now)
+        db.session.commit()
+    except IntegrityError:
+        # A sweet of the same name was put on sale since the file was checked.
+        db.session.rollback()
+        raise ImportRejectedError([], "A sweet of a new name in the file was added meanwhile; "
+                                      "nothing changed, please check the file again") from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    log.info("stock import", extra={"created": len(creates), "updated": len(updates),
+                                    "by_user_id": user_id})
 
 
 def audit_stock():

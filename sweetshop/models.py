@@ -82,6 +82,10 @@ class StockMovement(db.Model):
     )
 
     INITIAL, PURCHASE, RESTOCK = "initial", "purchase", "restock"
+    # A stock count: the counted quantity replaced the recorded one; ``change`` is the difference.
+    COUNT = "count"
+    # Units that came back (a cancelled order's lines): the sales report nets them off purchases.
+    RETURN = "return"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"))

@@ -21,6 +21,8 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from werkzeug.exceptions import TooManyRequests
 
+from . import metrics
+
 EXTENSION = "sweetshop.throttle"
 
 
@@ -73,6 +75,7 @@ def check(username):
         _storage_failed(error)
         return
     if waits:
+        metrics.record_login_throttled()
         raise LoginThrottledError(max(1, math.ceil(max(waits))))
 
 
