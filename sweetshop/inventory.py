@@ -289,7 +289,7 @@ def apply_import(creates, updates, user_id=None):
     except BaseException:
         db.session.rollback()
         raise
-    log.info("stock import", extra={"created": len(creates), "updated": len(updates),
+    log.info("stock import", extra={"sweets_created": len(creates), "sweets_updated": len(updates),
                                     "by_user_id": user_id})
 
 
