@@ -17,7 +17,7 @@ dialect, because the two databases differ here:
   range, which Python finds, so the CASE has a branch or three, not one per day.
 """
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -188,13 +188,3 @@ def nice_ceiling(value):
         if power * step >= value:
             return power * step
     return power * 10
-
-
-def parse_day(text):
-    """A ``YYYY-MM-DD`` date. :raise ValueError: anything else."""
-    if not isinstance(text, str) or len(text) != 10 or text[4] != "-" or text[7] != "-":
-        raise ValueError("Must be a date as YYYY-MM-DD.")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError("Must be a real date as YYYY-MM-DD.") from None

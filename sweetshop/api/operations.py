@@ -4,7 +4,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import exports, imports, inventory, reports
 from ..errors import ValidationError
-from ..rules import STOCK_MAX, clean_count, clean_fields
+from ..rules import clean_counted, clean_day, clean_fields, clean_seen
 from .blueprint import bp
 from .http import auth_required, json_body, query_int, sweet_json
 
@@ -24,7 +24,7 @@ def query_day(name):
     if not text:
         return None
     try:
-        return reports.parse_day(text)
+        return clean_day(text)
     except ValueError as error:
         raise ValidationError({name: [str(error)]}) from None
 
@@ -73,8 +73,7 @@ def import_sweets():
     return outcome.summary()
 
 
-COUNT_RULES = {"counted": lambda value: clean_count(value, 0, 1_000_000),
-               "seen": lambda value: clean_count(value, 0, STOCK_MAX)}
+COUNT_RULES = {"counted": clean_counted, "seen": clean_seen}
 
 
 @bp.post("/sweets/<id:sweet_id>/count")
