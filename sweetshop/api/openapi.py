@@ -282,7 +282,7 @@ PATHS = {
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
         "responses": {"200": _ok("Checked (and applied unless dry_run)", _ref("ImportResult")),
                       "422": {"description": "Every bad line and field; nothing changed",
-                              "content": _json({"oneOf": [_ref("ImportRejected"), _ref("Error")]})},
+                              "content": _json({"anyOf": [_ref("ImportRejected"), _ref("Error")]})},
                       **_errors("401", "403", "413", "415")},
     }},
     "/api/reports/sales": {"get": {
