@@ -8,7 +8,8 @@ Create Date: 2026-11-30 07:45:00
 The ledger is append-only, so rows lie on disk in created_at order and a BRIN index (the
 smallest and lowest and highest time of each block range) lets a 30-day report skip the
 blocks of older days. It costs the hot purchase path next to nothing: unlike a B-tree, an
-insert into a block range that is already summarised does not touch the index. SQLite
+insert into the table's last block range (left unsummarised until VACUUM) does not touch
+the index, and at worst widens one range's summary. SQLite
 gets none: an embedded shop's ledger is small enough to scan. tests/test_migrations.py
 names it as PostgreSQL-only.
 """
