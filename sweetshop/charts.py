@@ -28,6 +28,11 @@ def _short(day):
     return date.fromisoformat(day).strftime("%-d %b")
 
 
+def _amount(value):
+    """``10``, ``12.5``, ``0.25``: an axis label without trailing zeros."""
+    return f"{value:f}".rstrip("0").rstrip(".") if "." in f"{value:f}" else f"{value:f}"
+
+
 def revenue_chart(days, currency="£"):
     """What the template draws: bars of revenue per day, a y axis from 0 to a round top, and
     the first, middle and last dates under the x axis. ``empty`` when nothing sold."""
@@ -41,7 +46,7 @@ def revenue_chart(days, currency="£"):
         bars.append(Bar(x=round(LEFT + index * slot + slot * 0.15, 2), y=round(TOP + plot_height - height, 2),
                         width=round(max(slot * 0.7, 0.6), 2), height=round(height, 2),
                         label=f"{day['date']}: {currency}{revenue:.2f}, {day['units']} units"))
-    ticks = [(round(TOP + plot_height * (1 - fraction), 2), f"{currency}{top * Decimal(fraction):g}")
+    ticks = [(round(TOP + plot_height * (1 - fraction), 2), f"{currency}{_amount(top * Decimal(fraction))}")
              for fraction in (0, 0.5, 1)]
     picks = sorted({0, len(days) // 2, len(days) - 1})
     x_labels = [(round(LEFT + (i + 0.5) * slot, 2), _short(days[i]["date"]),

@@ -41,8 +41,9 @@ def test_screenshots(browser, demo, size):
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        pictures = {"catalogue": "/", "admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"}
-        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit",
+        pictures = {"catalogue": "/", "admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
+                    "report": "/admin/report?days=7"}
+        others = ["/purchases", "/admin/sweets/new", f"/admin/sweets/{demo.fudge}/edit", "/admin/data",
                   f"/admin/sweets/{demo.fudge}/archive", "/register", "/no-such-page"]
         for path in [*pictures.values(), *others]:
             page.goto(path)
