@@ -5,6 +5,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
+from sweetshop import create_app
 from sweetshop.extensions import db
 from sweetshop.models import ApiToken, utcnow
 
@@ -87,3 +88,13 @@ def test_metrics_count_requests_sales_refusals_and_throttling(app, client, api):
     assert throttled > before["sweetshop_logins_throttled_total"]
     # Answered scrapes are not counted as traffic (refused ones are: someone is probing).
     assert metric(client, token, "sweetshop_http_requests_total", endpoint="metrics", status="200") == 0
+
+
+def test_metrics_count_database_unavailable_answers():
+    app = create_app({"TESTING": True, "SECRET_KEY": "testing", "METRICS_TOKEN": "secret-token",
+                      "SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/nothing"})
+    client = app.test_client()
+    before = metric(client, "secret-token", "sweetshop_database_unavailable_total")
+    assert client.get("/api/health").status_code == 503       # the health check's own answer
+    assert client.get("/api/sweets").status_code == 503       # the error handler's
+    assert metric(client, "secret-token", "sweetshop_database_unavailable_total") == before + 2
