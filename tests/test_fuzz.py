@@ -33,11 +33,13 @@ CASES_PER_OPERATION = 15  # 21 operations: a few hundred cases per backend
 # - by what the shop holds: 400 "Username already registered", 400 "Out of stock", 422 for
 #   an Idempotency-Key reused with other parameters;
 #   400 "Insufficient stock" and 404 "Sweet not found" for an order, 422 for the name of a
-#   sweet on sale (create, rename, restore), 409 "Order already cancelled";
+#   sweet on sale (create, rename, restore, import), 409 "Order already cancelled";
 # - by rules JSON Schema cannot state: 422 when min_price > max_price, 422 for a quantity
 #   written as 3.0 or 1e3 (JSON Schema counts those as integers; the API wants integer literals),
-#   422 for an order listing one sweet twice, and 422 for a password on the shipped list of
-#   common passwords.
+#   422 for an order listing one sweet twice, 422 for a password on the shipped list of
+#   common passwords, and 422 for a CSV import whose text is not a valid file (any string is
+#   schema-valid);
+# - 409 for a stock count whose `seen` is not the current stock.
 # Every other schema-valid request must be accepted (or be 401/403/404, schemathesis' default).
 CONFIG = """
 [[operations]]
@@ -79,6 +81,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 [[operations]]
 include-name = "POST /api/sweets/{sweet_id}/restock"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+[[operations]]
+include-name = "POST /api/sweets/{sweet_id}/count"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
+[[operations]]
+include-name = "POST /api/sweets/import"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
 """
 
 

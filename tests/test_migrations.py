@@ -14,7 +14,8 @@ from sweetshop.extensions import db
 # Indexes that migrations create on PostgreSQL only (features SQLite lacks, e.g. partial or
 # trigram indexes) and that the models therefore do not declare. Each must be named here:
 # the comparison ignores these names on PostgreSQL and nothing else.
-POSTGRES_ONLY_INDEXES = {"ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price"}
+POSTGRES_ONLY_INDEXES = {"ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price",
+                         "ix_stock_movements_created_at_brin"}
 
 
 def schema_differences(connection):

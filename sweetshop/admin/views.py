@@ -7,7 +7,7 @@ from .. import accounts, catalog, inventory, orders as order_queries
 from ..errors import (OrderAlreadyCancelledError, OrderNotFoundError, StockLimitError, SweetNotFoundError,
                       ValidationError)
 from ..extensions import login_manager
-from ..forms import (ConfirmForm, MakeAdminForm, NewSweetForm, OrderFilterForm, RestockForm,
+from ..forms import (ConfirmForm, CountForm, MakeAdminForm, NewSweetForm, OrderFilterForm, RestockForm,
                      SweetForm)
 from ..paging import with_query
 
@@ -135,12 +135,19 @@ def restock(sweet_id):
 
 @bp.get("/sweets/<id:sweet_id>")
 def history(sweet_id):
-    """Every stock change of a sweet (archived ones too), newest first."""
+    return history_page(sweet_id)
+
+
+def history_page(sweet_id, count_form=None, status=200):
+    """Every stock change of a sweet (archived ones too), newest first, with the count form."""
     rows = catalog.stock_history(sweet_id)
     if not rows:
         abort(404)  # every sweet has at least its initial-stock row
-    return render_template("admin/history.html", sweet=rows[0][0].sweet, rows=rows,
-                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"])
+    sweet = rows[0][0].sweet
+    if count_form is None:
+        count_form = CountForm(formdata=None, seen=sweet.quantity)
+    return render_template("admin/history.html", sweet=sweet, rows=rows, count_form=count_form,
+                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"]), status
 
 
 @bp.post("/admins")

@@ -82,8 +82,9 @@ def tour(browser, demo, size, write):
               ["/orders", "/register", "/no-such-page"], write)
         page.get_by_role("button", name="Log out").click()
         log_in(page, ADMIN)
-        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"},
-              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/sweets/new",
+        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
+                           "report": "/admin/report?days=7"},
+              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/data", "/admin/sweets/new",
                f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive"], write)
     finally:
         context.close()
