@@ -1,5 +1,9 @@
 """Housekeeping CLI (purge-tokens, backup) and the /metrics endpoint in-process."""
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -98,3 +102,35 @@ def test_metrics_count_database_unavailable_answers():
     assert client.get("/api/health").status_code == 503       # the health check's own answer
     assert client.get("/api/sweets").status_code == 503       # the error handler's
     assert metric(client, "secret-token", "sweetshop_database_unavailable_total") == before + 2
+
+
+def test_the_server_prepares_the_metrics_directory_before_prometheus_client_is_imported(tmp_path):
+    """sweetshop/serve.py: importing the shop does not import prometheus_client (it picks its
+    multiprocess mode at import); an unset PROMETHEUS_MULTIPROC_DIR gets a fresh directory, a set
+    one is emptied of prometheus_client's files only."""
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "counter_1.db").write_bytes(b"stale")
+    (given / "notes.txt").write_text("keep")
+    script = (
+        "import os, sys\n"
+        "from sweetshop import create_app, serve\n"
+        "create_app()\n"
+        "assert 'prometheus_client' not in sys.modules\n"
+        "path, made = serve.metrics_directory(os.environ)\n"
+        "assert os.environ['PROMETHEUS_MULTIPROC_DIR'] == path and os.path.isdir(path)\n"
+        "print(path, made, sorted(os.listdir(path)))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(SWEETSHOP_CONFIG="testing", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    fresh = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True,
+                           text=True, timeout=60)
+    assert fresh.returncode == 0, fresh.stderr
+    path, made, files = fresh.stdout.split(" ", 2)
+    assert made == "True" and files.strip() == "[]"
+    shutil.rmtree(path)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(given)
+    kept = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=60)
+    assert kept.returncode == 0, kept.stderr
+    assert kept.stdout.split(" ", 2)[1:] == ["False", "['notes.txt']\n"]

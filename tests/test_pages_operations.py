@@ -56,9 +56,8 @@ def test_report_page_draws_a_bar_per_day_with_sales(pages):
     pages.admin()
     pages.customer("carol")
     for sweet, quantity in ((fudge, 4), (mint, 1)):
-        page = pages.client.get("/")
-        form = pages.buy_form(page.text, sweet)
-        assert pages.post(f"/sweets/{sweet}/buy", {**form, "quantity": str(quantity)}).status_code == 302
+        assert pages.add(sweet, quantity).status_code == 302
+    assert pages.place().status_code == 302  # one order of two lines, bought through the basket
     pages.client.post("/logout", data={"csrf_token": pages.csrf()})
     pages.login("boss")
     page = pages.client.get("/admin/report?days=7")
