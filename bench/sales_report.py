@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/sales_report.py
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432)
 Creates a throwaway database migrated to the latest schema, fills it with 500 sweets and
 100,000 ledger rows spread over the last 400 days (mostly purchases, some restocks,
-returns and counts), then times ``reports.sales_report`` and ``GET /api/reports/sales``
+returns of cancelled orders and counts), then times ``reports.sales_report`` and ``GET /api/reports/sales``
 (in-process) for 30 and 366 days, and prints EXPLAIN (ANALYZE, BUFFERS) of each query.
 The numbers in docs/BENCHMARKS.md ("Sales report at 100,000 ledger rows") come from here.
 """
@@ -45,7 +45,7 @@ def fill(url):
         cursor.execute("INSERT INTO sweets (name, category, price, quantity, created_at, updated_at) "
                        "VALUES (%s, 'Bench', %s, 0, now(), now())",
                        (f"Sweet {n:03}", rng.randint(20, 500) / 100))
-    rows = []
+    rows, orders, lines = [], [], []
     quantity = {}
     # The ledger is appended as time goes by: rows lie on disk in created_at order.
     times = sorted(now - timedelta(seconds=rng.randint(0, SPAN_DAYS * 86400)) for _ in range(ROWS))
@@ -55,10 +55,21 @@ def fill(url):
         change = {"purchase": -rng.randint(1, 5), "restock": rng.randint(20, 200),
                   "return": rng.randint(1, 3), "count": rng.randint(-2, 2)}[kind]
         quantity[sweet] = quantity.get(sweet, 0) + change
-        price = rng.randint(20, 500) / 100 if kind in ("purchase", "return") else None
-        rows.append((sweet, kind, change, quantity[sweet], boss if kind == "purchase" else None, price, at))
+        price = rng.randint(20, 500) / 100 if kind == "purchase" else None
+        order_id = None
+        if kind == "return":
+            # As inventory.cancel_order writes it: no price of its own, the order line's instead.
+            order_id = len(orders) + 1
+            orders.append((order_id, boss, "cancelled", at, at))
+            lines.append((order_id, sweet, change, rng.randint(20, 500) / 100))
+        rows.append((sweet, kind, change, quantity[sweet], boss if kind == "purchase" else None, price, at,
+                     order_id))
+    execute_values(cursor, "INSERT INTO orders (id, user_id, status, created_at, cancelled_at) VALUES %s",
+                   orders, page_size=5000)
+    execute_values(cursor, "INSERT INTO order_lines (order_id, sweet_id, quantity, unit_price) VALUES %s",
+                   lines, page_size=5000)
     execute_values(cursor, "INSERT INTO stock_movements (sweet_id, kind, change, balance, user_id, "
-                           "unit_price, created_at) VALUES %s", rows, page_size=5000)
+                           "unit_price, created_at, order_id) VALUES %s", rows, page_size=5000)
     # Make stock equal the ledger, as the shop keeps it (negative sums are lifted by an initial row).
     cursor.execute("INSERT INTO stock_movements (sweet_id, kind, change, balance, created_at) "
                    "SELECT sweet_id, 'initial', -sum(change) + 1000, 0, now() - interval '401 days' "
