@@ -27,7 +27,7 @@ def _copy_of_session(pages):
 
 
 def _logged_in(client):
-    response = client.get("/purchases")
+    response = client.get("/orders")
     assert response.status_code in (200, 302)
     return response.status_code == 200
 
@@ -184,7 +184,7 @@ def test_personal_responses_are_not_stored(pages, api):
     assert "Set-Cookie" in response.headers and response.headers["Cache-Control"] == "no-store"
     response = pages.login("carol")
     assert response.headers["Cache-Control"] == "no-store"
-    for path in ("/account", "/purchases", "/"):
+    for path in ("/account", "/orders", "/"):
         assert pages.client.get(path).headers["Cache-Control"] == "no-store", path
     assert pages.post("/logout").headers["Cache-Control"] == "no-store"
     pages.admin("boss")
