@@ -261,3 +261,10 @@ def user_for_token(token):
 def revoke_token(token):
     db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
     db.session.commit()
+
+
+def purge_expired_tokens():
+    """Delete every expired token; returns how many went."""
+    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow())).rowcount
+    db.session.commit()
+    return deleted

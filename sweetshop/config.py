@@ -93,8 +93,17 @@ class Config:
     CATALOGUE_PAGE_SIZE = 12
     CURRENCY_SYMBOL = "£"
     # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
+    # The shop's days (sales report, ledger export dates) start at midnight here too.
     SHOP_TIMEZONE = "Europe/London"
     ORDERS_PAGE_SIZE = 20
+    # Sales report: a sweet is on the reorder list with fewer days of cover than this
+    # (or, when none sold in the last 14 days, with LOW_STOCK_THRESHOLD units or fewer).
+    REORDER_COVER_DAYS = 14
+    # CSV import (page, API and CLI): the largest file and the most rows accepted.
+    IMPORT_MAX_BYTES = 2 * 1024 * 1024
+    IMPORT_MAX_ROWS = 10_000
+    # GET /metrics answers only "Authorization: Bearer <this>"; unset means 404 for everyone.
+    METRICS_TOKEN = None
 
 
 class DevelopmentConfig(Config):

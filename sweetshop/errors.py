@@ -15,6 +15,10 @@ class SweetshopError(Exception):
     def detail(self):
         return str(self)
 
+    def extra(self):
+        """More members of the JSON error body besides ``detail`` (and ``errors``)."""
+        return {}
+
 
 class ValidationError(SweetshopError):
     """Input broke a rule; ``errors`` maps each field to its messages."""
@@ -78,7 +82,6 @@ class OrderShortError(SweetshopError):
         super().__init__()
         self.shortages = shortages
 
-    @property
     def extra(self):
         return {"shortages": self.shortages}
 
@@ -90,7 +93,6 @@ class OrderSweetsMissingError(SweetNotFoundError):
         super().__init__()
         self.missing = missing
 
-    @property
     def extra(self):
         return {"missing": self.missing}
 
@@ -135,3 +137,31 @@ class AdminRevokeError(SweetshopError):
     """Revoking would leave the shop without the admin who asked (themself, or lost a race)."""
 
     status = 409
+
+
+class StockChangedError(SweetshopError):
+    """A stock count's ``seen`` figure is no longer the stock; ``quantity`` is the current one."""
+
+    status = 409
+    message = "Stock changed"
+
+    def __init__(self, quantity):
+        super().__init__()
+        self.quantity = quantity
+
+    def extra(self):
+        return {"quantity": self.quantity}
+
+
+class ImportRejectedError(SweetshopError):
+    """A CSV import that cannot be applied; ``rows`` lists every problem as
+    ``{"line", "field", "message"}`` (the header is line 1; ``field`` is None for a whole line)."""
+
+    status = 422
+
+    def __init__(self, rows, message="The file was not imported: nothing changed"):
+        super().__init__(message)
+        self.rows = rows
+
+    def extra(self):
+        return {"rows": self.rows}

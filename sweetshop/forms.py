@@ -45,6 +45,14 @@ def _rule_message(clean, bad_value):
     raise AssertionError(f"{clean.__name__} accepted {bad_value!r}")
 
 
+def _whole_number(text):
+    """A number typed or carried in a form field, as an int (ASCII digits only)."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise ValueError("Must be a whole number.")
+    return int(text)
+
+
 def _new_token():
     return secrets.token_urlsafe(24)
 
@@ -243,8 +251,8 @@ class RoleForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    """A button and its CSRF token (archive or restore a sweet, remove a basket line, cancel an order);
-    ``next`` says where to go back to, when that varies."""
+    """A button and its CSRF token (log out, archive or restore a sweet, remove a basket line,
+    cancel an order); ``next`` says where to go back to, when that varies."""
 
     next = HiddenField()
 
@@ -262,3 +270,42 @@ class OrderFilterForm(FlaskForm):
         # Set here, as the catalogue sets its categories: WTForms 3.3 deprecates tuples passed to
         # the field, and its SelectChoice does not exist in the 3.1 this project supports.
         self.status.choices = [("", "All orders"), ("placed", "Placed"), ("cancelled", "Cancelled")]
+
+
+class CountForm(FlaskForm):
+    """A stock count: ``seen`` is the stock the page showed, sent back so the count is a
+    compare-and-set (a sale made meanwhile is never overwritten)."""
+
+    counted = IntegerField("Counted on the shelf", [Rule(rules.clean_counted)],
+                           render_kw={"min": 0, "max": rules.COUNT_MAX, "required": True})
+    seen = HiddenField(validators=[Rule(rules.clean_seen, parse=_whole_number)])
+
+
+class LedgerRangeForm(FlaskForm):
+    """The ledger download's dates, read from the query string (a GET form: no CSRF needed)."""
+
+    class Meta:
+        csrf = False
+
+    since = StringField("From (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    until = StringField("To (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if valid and self.since.data and self.until.data and self.since.data > self.until.data:
+            self.since.errors.append("Must not be after the end date.")
+            return False
+        return valid
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file (name, category, price, quantity)",
+                     [FileRequired("Choose a CSV file to upload.")], render_kw={"accept": ".csv,text/csv"})
+
+
+class ImportConfirmForm(FlaskForm):
+    """Carries the previewed file to the confirm step: base64 text plus an HMAC of it under the
+    app's secret key, so what is applied is exactly the file the preview showed."""
+
+    content = HiddenField()
+    digest = HiddenField()

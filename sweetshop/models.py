@@ -142,8 +142,10 @@ class StockMovement(db.Model):
     )
 
     # A purchase row with an order_id is one line of that order; a return row gives a
-    # cancelled order's line back (a positive change).
+    # cancelled order's line back (a positive change); the sales report nets returns off purchases.
     INITIAL, PURCHASE, RESTOCK, RETURN = "initial", "purchase", "restock", "return"
+    # A stock count: the counted quantity replaced the recorded one; ``change`` is the difference.
+    COUNT = "count"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"))

@@ -9,17 +9,19 @@ The server decodes chunked framing while the body is read, so a malformed chunk 
 is not hex, negative or absurd, a missing CRLF, a body cut short) surfaces as the server's own
 exception from that read; it is turned into a 400 here, before any view runs.
 
-A view marked with ``@allow_body(SETTING, extra)`` (the photo uploads) takes bodies up to
-that setting plus ``extra`` bytes instead; every other route keeps ``MAX_CONTENT_LENGTH``.
+A view marked with ``@allow_body(SETTING, factor, extra)`` (the photo uploads, the CSV imports)
+takes bodies up to that setting (times ``factor``, plus ``extra`` bytes) instead; every other
+route keeps ``MAX_CONTENT_LENGTH``.
 """
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 
-def allow_body(setting, extra=0):
-    """Let this view's requests carry bodies up to ``config[setting] + extra`` bytes."""
+def allow_body(setting, factor=1, extra=0):
+    """Let this view's requests carry bodies (and form fields) up to ``config[setting] * factor +
+    extra`` bytes."""
     def mark(view):
-        view.body_limit = (setting, extra)
+        view.body_limit = (setting, factor, extra)
         return view
     return mark
 
@@ -28,9 +30,10 @@ def _apply_route_limit():
     view = current_app.view_functions.get(request.endpoint)
     marked = getattr(view, "body_limit", None)
     if marked is not None:
-        setting, extra = marked
+        setting, factor, extra = marked
+        limit = int(current_app.config[setting] * factor) + extra
         # Read by Werkzeug when the body is first read (the CSRF check runs after this hook).
-        request.max_content_length = current_app.config[setting] + extra
+        request.max_content_length = request.max_form_memory_size = limit
 
 
 def refuse_oversized_stream():

@@ -5,6 +5,7 @@ Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
 """
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -239,6 +240,19 @@ def clean_new_order(data):
     return clean_order_items(fields["items"])
 
 
+COUNT_MAX = 1_000_000
+
+
+def clean_counted(value):
+    """A stock count's counted quantity."""
+    return clean_count(value, 0, COUNT_MAX)
+
+
+def clean_seen(value):
+    """The stock a count's form showed (any stock the column can hold)."""
+    return clean_count(value, 0, STOCK_MAX)
+
+
 def clean_username(value):
     if not isinstance(value, str) or not USERNAME_RE.fullmatch(value):
         raise ValueError("Must be 3 to 32 letters, digits, '_', '.' or '-'.")
@@ -298,6 +312,17 @@ def parse_decimal(text):
         return to_decimal(Decimal(text.strip()))
     except InvalidOperation:
         raise ValueError("Must be a number.") from None
+
+
+def clean_day(text):
+    """A date typed as ``YYYY-MM-DD`` (report and export ranges)."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
+        raise ValueError("Must be a date as YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("Must be a real date as YYYY-MM-DD.") from None
 
 
 SWEET_FIELDS = {

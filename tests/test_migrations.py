@@ -16,7 +16,7 @@ from sweetshop.extensions import db
 # the comparison ignores these names on PostgreSQL and nothing else.
 POSTGRES_ONLY_INDEXES = {"ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price",
                          "ix_sweets_on_sale_name", "ix_sweets_on_sale_created",
-                         "ix_sweets_on_sale_category_name"}
+                         "ix_sweets_on_sale_category_name", "ix_stock_movements_created_at_brin"}
 
 
 def schema_differences(connection):

@@ -7,8 +7,8 @@ from .. import accounts, catalog, inventory, orders as order_queries, photos
 from ..errors import (AdminRevokeError, BadPhotoError, OrderAlreadyCancelledError, OrderNotFoundError,
                       StockLimitError, SweetNotFoundError, UserNotFoundError, ValidationError)
 from ..extensions import login_manager
-from ..forms import (ConfirmForm, MakeAdminForm, NewSweetForm, OrderFilterForm, PhotoForm, RestockForm,
-                     RoleForm, SweetForm, UserSearchForm)
+from ..forms import (ConfirmForm, CountForm, MakeAdminForm, NewSweetForm, OrderFilterForm, PhotoForm,
+                     RestockForm, RoleForm, SweetForm, UserSearchForm)
 from ..paging import with_query
 from ..request_limits import allow_body
 from ..security import safe_next
@@ -168,12 +168,19 @@ def restock(sweet_id):
 
 @bp.get("/sweets/<id:sweet_id>")
 def history(sweet_id):
-    """Every stock change of a sweet (archived ones too), newest first."""
+    return history_page(sweet_id)
+
+
+def history_page(sweet_id, count_form=None, status=200):
+    """Every stock change of a sweet (archived ones too), newest first, with the count form."""
     rows = catalog.stock_history(sweet_id)
     if not rows:
         abort(404)  # every sweet has at least its initial-stock row
-    return render_template("admin/history.html", sweet=rows[0][0].sweet, rows=rows,
-                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"])
+    sweet = rows[0][0].sweet
+    if count_form is None:
+        count_form = CountForm(formdata=None, seen=sweet.quantity)
+    return render_template("admin/history.html", sweet=sweet, rows=rows, count_form=count_form,
+                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"]), status
 
 
 @bp.post("/admins")

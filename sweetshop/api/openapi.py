@@ -1,9 +1,9 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
-from ..rules import (ALLERGENS, CATEGORY_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
+from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
                      PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
-                     INITIAL_STOCK_MAX, SORTS, UNIT_DEFAULT, UNIT_MAX)
+                     INITIAL_STOCK_MAX, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
 
 
 def _ref(name):
@@ -30,6 +30,7 @@ ERRORS = {
     "403": _error("Not authorized (admins only)"),
     "404": _error("No such sweet on sale"),
     "413": _error("Request body too large"),
+    "415": _error("The body is not of the media type this operation takes"),
     "422": _error("Invalid input; `errors` names each field"),
     "429": _error("Too many attempts; see Retry-After"),
     "503": _error("Database unavailable; see Retry-After"),
@@ -137,6 +138,44 @@ SCHEMAS = {
             "access_token": {"type": "string"}, "token_type": {"const": "bearer"},
             "expires_in": {"type": "integer"},
         },
+    },
+    "SalesReport": {
+        "type": "object", "required": ["days", "top", "reorder"],
+        "properties": {
+            "days": {"type": "array", "items": {
+                "type": "object", "required": ["date", "units", "revenue"],
+                "properties": {"date": {"type": "string", "format": "date"}, "units": {"type": "integer"},
+                               "revenue": {"type": "number"}}}},
+            "top": {"type": "array", "maxItems": 10, "items": {
+                "type": "object", "required": ["sweet_id", "name", "units", "revenue"],
+                "properties": {"sweet_id": {"type": "integer"}, "name": {"type": "string"},
+                               "units": {"type": "integer"}, "revenue": {"type": "number"}}}},
+            "reorder": {"type": "array", "items": {
+                "type": "object", "required": ["sweet_id", "name", "quantity", "days_of_cover"],
+                "properties": {"sweet_id": {"type": "integer"}, "name": {"type": "string"},
+                               "quantity": {"type": "integer"},
+                               "days_of_cover": {"type": ["number", "null"]}}}},
+        },
+    },
+    "ImportResult": {
+        "type": "object", "required": ["created", "updated", "restocked_units", "applied"],
+        "properties": {"created": {"type": "integer"}, "updated": {"type": "integer"},
+                       "restocked_units": {"type": "integer"}, "applied": {"type": "boolean"}},
+    },
+    "ImportRejected": {
+        "type": "object", "required": ["detail", "rows"],
+        "properties": {
+            "detail": {"type": "string"},
+            "rows": {"type": "array", "items": {
+                "type": "object", "required": ["line", "field", "message"],
+                "properties": {"line": {"type": ["integer", "null"]},
+                               "field": {"enum": ["name", "category", "price", "quantity", None]},
+                               "message": {"type": "string"}}}},
+        },
+    },
+    "StockChanged": {
+        "type": "object", "required": ["detail", "quantity"],
+        "properties": {"detail": {"const": "Stock changed"}, "quantity": {"type": "integer"}},
     },
     "Purchase": {
         "type": "object",
@@ -369,6 +408,58 @@ PATHS = {
                       "403": _error("The owner's time to cancel has passed"),
                       "404": _error("No such order (also another customer's)"),
                       "409": _error("Order already cancelled"), **_errors("401")},
+    }},
+    "/api/sweets/{sweet_id}/count": {"post": {
+        "summary": "Record a stock count (admin): a compare-and-set against the stock the counter saw",
+        "security": SECURED, "parameters": [SWEET_ID],
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["counted", "seen"], "additionalProperties": False,
+            "properties": {"counted": {"type": "integer", "minimum": 0, "maximum": COUNT_MAX},
+                           "seen": {"type": "integer", "minimum": 0, "maximum": STOCK_MAX}},
+        })},
+        "responses": {"200": _ok("The sweet after the count", SWEET),
+                      "409": {"description": "The stock is no longer `seen`; nothing changed",
+                              "content": _json(_ref("StockChanged"))},
+                      **_errors("401", "403", "404", "413", "422")},
+    }},
+    "/api/sweets/import": {"post": {
+        "summary": "Import a CSV of name,category,price,quantity (admin): new sweets and restocks, "
+                   "all or nothing",
+        "security": SECURED,
+        "parameters": [{"name": "dry_run", "in": "query", "schema": {"enum": ["0", "1", "true", "false"]},
+                        "description": "1: check and report what would change; change nothing"}],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        "responses": {"200": _ok("Checked (and applied unless dry_run)", _ref("ImportResult")),
+                      "422": {"description": "Every bad line and field; nothing changed",
+                              "content": _json({"anyOf": [_ref("ImportRejected"), _ref("Error")]})},
+                      **_errors("401", "403", "413", "415")},
+    }},
+    "/api/reports/sales": {"get": {
+        "summary": "Units and revenue per shop day, top 10 sweets, reorder list (admin)",
+        "security": SECURED,
+        "parameters": [{"name": "days", "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30}}],
+        "responses": {"200": _ok("The report", _ref("SalesReport")), **_errors("401", "403", "422")},
+    }},
+    "/api/export/sweets.csv": {"get": {
+        "summary": "The catalogue with stock as CSV (admin; importable back)", "security": SECURED,
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403")},
+    }},
+    "/api/export/ledger.csv": {"get": {
+        "summary": "The stock ledger as CSV for a range of shop days (admin)", "security": SECURED,
+        "parameters": [{"name": name, "in": "query", "schema": {"type": "string", "format": "date"}}
+                       for name in ("since", "until")],
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/export/orders.csv": {"get": {
+        "summary": "Every order as CSV, one row per order line (admin)", "security": SECURED,
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403")},
     }},
     "/api/purchases": {"get": {
         "summary": "The caller's purchases, newest first (admins: all=1 for everyone's)",

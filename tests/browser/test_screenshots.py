@@ -92,11 +92,12 @@ def tour(browser, demo, size, write):
         visit(page, size, {"catalogue": "/", "sweet": f"/sweets/{demo.truffle}", "basket": "/basket",
                            "receipt": f"/orders/{demo.order}"},
               ["/orders", "/register", "/no-such-page"], write)
-        page.goto("/")  # the error page reads nothing from the database, so it has no "Log out"
+        page.goto("/")  # the last page visited may be the error page, which has no "Log out"
         page.get_by_role("button", name="Log out").click()
         log_in(page, ADMIN)
-        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"},
-              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/sweets/new",
+        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
+                           "report": "/admin/report?days=7"},
+              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/data", "/admin/sweets/new",
                f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive", "/admin/users"],
               write)
     finally:
