@@ -21,7 +21,8 @@ def make_app(tmp_path):
         app = create_app({
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/proxies-{len(apps)}.sqlite",
             "TRUSTED_PROXIES": proxies, "PASSWORD_HASH_METHOD": CHEAP_HASH,
-            "LOGIN_LIMIT_PER_ADDRESS": "3 per minute", "LOGIN_LIMIT_PER_ACCOUNT": "100 per minute"})
+            "LOGIN_ATTEMPT_LIMIT_PER_ADDRESS": "3 per minute",
+            "LOGIN_ATTEMPT_LIMIT_PER_ACCOUNT": "100 per minute"})
         with app.app_context():
             db.create_all()
         apps.append(app)
