@@ -2,7 +2,7 @@
 import os
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 # The live-server harness lives in harness.py (bench/ uses it too); its names stay importable
 # from here, as tests have always imported them.
@@ -128,6 +128,23 @@ def api(client):
 
 
 # --- live servers: the production server's workers over a real database (harness.py) ------
+
+@pytest.fixture(scope="module")
+def live_shop(live_server):
+    """The live server with an admin and eight customers (``admin``, ``buyers``: bearer headers),
+    and ``sql(query, **params)`` to read its database directly."""
+    live_server.admin = live_server.token("boss", admin=True)
+    live_server.buyers = [live_server.token(f"buyer{i}") for i in range(8)]
+    engine = create_engine(live_server.database_url)
+
+    def sql(query, **params):
+        with engine.connect() as connection:
+            return connection.execute(text(query), params).all()
+
+    live_server.sql = sql
+    yield live_server
+    engine.dispose()
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def live_server(request, tmp_path_factory):

@@ -7,7 +7,6 @@ import random
 import time
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from live_support import new_sweet, post, run_together
 
@@ -15,19 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shop(live_server):
-    """The live server with an admin and eight customers, and a way to read the database."""
-    live_server.admin = live_server.token("boss", admin=True)
-    live_server.buyers = [live_server.token(f"buyer{i}") for i in range(8)]
-    engine = create_engine(live_server.database_url)
-
-    def sql(query, **params):
-        with engine.connect() as connection:
-            return connection.execute(text(query), params).all()
-
-    live_server.sql = sql
-    yield live_server
-    engine.dispose()
+def shop(live_shop):
+    return live_shop
 
 
 def stock_and_ledger(shop, sweet_id):

@@ -9,7 +9,6 @@ import threading
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, text
 
 from conftest import LiveServer, flask_cli, migrated_database, require_backend, server_env
 from live_support import new_sweet, post, run_together
@@ -18,18 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shop(live_server):
-    live_server.admin = live_server.token("boss", admin=True)
-    live_server.buyers = [live_server.token(f"buyer{i}") for i in range(8)]
-    engine = create_engine(live_server.database_url)
-
-    def sql(query, **params):
-        with engine.connect() as connection:
-            return connection.execute(text(query), params).all()
-
-    live_server.sql = sql
-    yield live_server
-    engine.dispose()
+def shop(live_shop):
+    return live_shop
 
 
 def test_counts_racing_purchases_never_lose_a_sale_or_a_count(shop):
