@@ -18,6 +18,7 @@ from urllib.parse import quote
 import requests
 from sqlalchemy.engine import make_url
 
+import catalogue_sort
 import common
 from catalogue import load_sweets
 from common import BENCH, CONNECTIONS, HOT_STOCK, log, pgbench, served, wrk
@@ -335,8 +336,10 @@ def login_flood(shop, plan):
 
 # --- 7. Catalogue at scale --------------------------------------------------------------------
 
-# Migration 0002's PostgreSQL indexes; "without indexes" is measured after dropping them.
-CATALOGUE_INDEXES = ("ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price")
+# Migrations 0002 and 0005 (PostgreSQL only); "without indexes" is measured after dropping them
+# (not after a downgrade, which would also take away columns the running shop reads).
+CATALOGUE_INDEXES = ("ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price",
+                     *catalogue_sort.SORT_INDEXES)
 
 
 def catalogue_queries():
@@ -354,6 +357,10 @@ def catalogue_queries():
                                     f"&max_price={lo + 10}" for lo in (1, 10, 20, 30)],
         "deep page (skip ≥ 99,000)": [f"/api/sweets?skip={skip}&limit=100"
                                       for skip in range(99_000, 99_901, 100)],
+        "sorted (name, price, -price, newest)": [
+            f"/api/sweets/search?sort={sort}&skip={skip}&limit=12{extra}"
+            for sort in ("name", "price", "-price", "newest") for skip in (0, 12, 1200)
+            for extra in ("", "&category=toffee")],
     }
 
 
@@ -395,9 +402,10 @@ def _explain(db):
 
 
 def catalogue(shop, plan):
-    """Searches and a deep page over ``plan.catalogue_sweets`` sweets, with and without indexes.
+    """Searches, sorted pages and a deep page over ``plan.catalogue_sweets`` sweets, with and without
+    indexes; and each sort order's catalogue-page SQL timed by PostgreSQL (bench/catalogue_sort.py).
 
-    Runs last: it leaves the database without migration 0002's indexes.
+    Runs last: it leaves the database without the catalogue indexes of migrations 0002 and 0005.
     """
     log(f"catalogue: loading {plan.catalogue_sweets:,} sweets")
     with shop.db.conn.cursor() as cursor:
@@ -406,7 +414,15 @@ def catalogue(shop, plan):
     server = shop.server(SWEETSHOP)
     results = {"with indexes": _measure_catalogue(server, plan.catalogue_seconds, plan.rounds)}
     plans = _explain(shop.db)
+    repeat = 5 if plan.quick else catalogue_sort.REPEAT
+    sort_cases = catalogue_sort.statements(shop.db.url, plan.catalogue_sweets)
+    log(f"  catalogue sorting: {len(sort_cases)} queries x {repeat}, with the indexes")
+    sort_times, sort_plans = catalogue_sort.measure(shop.db, sort_cases, repeat)
     shop.db.query("DROP INDEX " + ", ".join(CATALOGUE_INDEXES))
     shop.db.query("ANALYZE")
     results["without indexes"] = _measure_catalogue(server, plan.catalogue_seconds, 1)
-    return {"sweets": plan.catalogue_sweets, "results": results, "plans": plans}
+    log("  catalogue sorting, without the indexes")
+    sort_without, sort_plans_without = catalogue_sort.measure(shop.db, sort_cases, repeat)
+    return {"sweets": plan.catalogue_sweets, "results": results, "plans": plans,
+            "sorting": catalogue_sort.markdown(sort_times, sort_without, sort_plans, sort_plans_without),
+            "sort_repeat": repeat}

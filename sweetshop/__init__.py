@@ -10,7 +10,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from . import cli, config, handlers, observability, request_limits, security, throttle
+from . import cli, config, handlers, metrics, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -65,6 +65,7 @@ def create_app(test_config=None):
     app.session_interface = CookieSessionInterface()
     app.url_map.converters["id"] = IdConverter
     observability.init_app(app)
+    metrics.init_app(app)
     request_limits.init_app(app)
     register_extensions(app)
     register_blueprints(app)

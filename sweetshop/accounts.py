@@ -1,18 +1,20 @@
-"""Accounts: registration, password checks and bearer tokens."""
+"""Accounts: registration, password checks, bearer tokens, and who is an admin."""
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import UsernameTakenError, WrongPasswordError
+from .errors import AdminRevokeError, UserNotFoundError, UsernameTakenError, WrongPasswordError
 from .extensions import db
 from .models import ApiToken, User, utcnow
 from .rules import is_encodable, is_plain_text
 
+log = logging.getLogger(__name__)
 # A hash of a throwaway password per hashing method: checked against when the
 # username is unknown, so that answer takes as long as a wrong password.
 _dummy_hashes = {}
@@ -116,6 +118,106 @@ def set_admin(user):
     db.session.commit()
 
 
+def _matching_users(text=None):
+    query = select(User)
+    if text:
+        pattern = text.lower()
+        query = query.where(or_(User.username_key.contains(pattern, autoescape=True),
+                                func.lower(User.full_name).contains(pattern, autoescape=True)))
+    return query
+
+
+def search_users(text=None, skip=0, limit=25):
+    """Users whose username or full name contains ``text`` (any case), by username."""
+    query = _matching_users(text).order_by(User.username_key).offset(skip).limit(limit)
+    return db.session.scalars(query).all()
+
+
+def count_users(text=None):
+    return db.session.scalar(select(func.count()).select_from(_matching_users(text).subquery()))
+
+
+def get_user(user_id):
+    """:raise UserNotFoundError:"""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise UserNotFoundError()
+    return user
+
+
+_users, _tokens = User.__table__, ApiToken.__table__
+# A user as the API shows it, read as a plain row.
+_OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin)
+
+
+def grant_admin(user_id, by_user_id):
+    """Make a user an admin; returns the user. Granting to an admin changes (and logs) nothing.
+
+    :raise UserNotFoundError:
+    """
+    granted = db.session.execute(
+        update(_users).where(_users.c.id == user_id, _users.c.is_admin.is_(False))
+        .values(is_admin=True).returning(*_OWNER_COLUMNS)).first()
+    if granted is None:
+        db.session.rollback()
+        return _user_row(user_id)
+    db.session.commit()
+    log.info("admin granted", extra={"user_id": user_id, "by_user_id": by_user_id})
+    return granted
+
+
+def revoke_admin(user_id, by_user_id):
+    """Take a user's admin rights away, asked by the admin ``by_user_id``; returns the user.
+    Revoking from a user who is not an admin changes (and logs) nothing.
+
+    The shop can never be left without an admin: nobody may revoke themself, and the asker
+    must still be an admin when the change commits. Both are decided by ONE statement that
+    writes the asker's row and the target's row together:
+
+        UPDATE users SET is_admin = (id <> :target)
+         WHERE id IN (:target, :asker) AND is_admin
+
+    and it counts only if it touched both rows. Writing the asker's row (to the value it
+    has) is the point: it takes that row's lock. Two admins A and B revoking each other at
+    once both want the rows of A and B; on PostgreSQL the second waits for the first's
+    row locks, then (READ COMMITTED re-checks the WHERE on the rows' newest versions) finds
+    its asker no longer an admin, touches one row only, and is rolled back. A plain
+    ``... WHERE id = :target AND (SELECT count(*) FROM users WHERE is_admin AND id <> :target)
+    >= 1`` would not do: each statement locks only its own target and counts from a snapshot
+    that cannot see the other's uncommitted revoke, so both pass and no admin is left. Both
+    statements lock the two rows in the same scan order, so they queue rather than deadlock.
+    On SQLite one writer runs at a time and the statement reads the newest data. So after
+    every committed revoke its asker is an admin, whatever runs beside it.
+
+    :raise AdminRevokeError: the user is the asker, or the asker lost their admin rights first.
+    :raise UserNotFoundError:
+    """
+    if user_id == by_user_id:
+        raise AdminRevokeError("You cannot revoke your own admin rights; another admin can.")
+    touched = db.session.execute(
+        update(_users).where(_users.c.id.in_([user_id, by_user_id]), _users.c.is_admin.is_(True))
+        .values(is_admin=_users.c.id != user_id).returning(*_OWNER_COLUMNS)).all()
+    if len(touched) != 2:
+        db.session.rollback()
+        user = _user_row(user_id)
+        if not user.is_admin:
+            return user
+        raise AdminRevokeError("You are no longer an admin (another admin revoked your rights first); "
+                               "nothing was changed.")
+    db.session.commit()
+    log.info("admin revoked", extra={"user_id": user_id, "by_user_id": by_user_id})
+    return next(row for row in touched if row.id == user_id)
+
+
+def _user_row(user_id):
+    """:raise UserNotFoundError:"""
+    row = db.session.execute(select(*_OWNER_COLUMNS).where(_users.c.id == user_id)).first()
+    db.session.rollback()
+    if row is None:
+        raise UserNotFoundError()
+    return row
+
+
 def _digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -145,8 +247,7 @@ def issue_token(user):
 # Built once: every authenticated API request runs it. Plain columns, not a ``User``
 # object: the API needs only these, and building an ORM object (then expiring it at the
 # commit) is Python work the hottest path can do without.
-_users, _tokens = User.__table__, ApiToken.__table__
-_TOKEN_OWNER = (select(_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin)
+_TOKEN_OWNER = (select(*_OWNER_COLUMNS)
                 .join(_tokens, _tokens.c.user_id == _users.c.id)
                 .where(_tokens.c.token_hash == bindparam("digest"), _tokens.c.expires_at > bindparam("now")))
 
@@ -160,3 +261,10 @@ def user_for_token(token):
 def revoke_token(token):
     db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
     db.session.commit()
+
+
+def purge_expired_tokens():
+    """Delete every expired token; returns how many went."""
+    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow())).rowcount
+    db.session.commit()
+    return deleted

@@ -34,14 +34,25 @@ def _matching(name=None, category=None, min_price=None, max_price=None):
     return query
 
 
-def search_sweets(skip=0, limit=100, **filters):
-    """Sweets on sale matching every given filter, ordered by id.
+# Each order ends with the id, so sweets that tie keep one order from page to page. Descending
+# orders break ties by descending id, so one index serves both directions, read backwards.
+ORDERS = {
+    None: (Sweet.id,),
+    "name": (func.lower(Sweet.name), Sweet.id),
+    "price": (Sweet.price, Sweet.id),
+    "-price": (Sweet.price.desc(), Sweet.id.desc()),
+    "newest": (Sweet.created_at.desc(), Sweet.id.desc()),
+}
+
+
+def search_sweets(skip=0, limit=100, sort=None, **filters):
+    """Sweets on sale matching every given filter, in the order ``sort`` names (default by id).
 
     Filters: ``name`` matches any substring in any case (``%`` and ``_`` match
     themselves); ``category`` matches whole, in any case; ``min_price`` and
-    ``max_price`` bound the price, inclusive.
+    ``max_price`` bound the price, inclusive. ``sort`` is one of ``rules.SORTS``.
     """
-    query = _matching(**filters).order_by(Sweet.id).offset(skip).limit(limit)
+    query = _matching(**filters).order_by(*ORDERS[sort]).offset(skip).limit(limit)
     return db.session.scalars(query).all()
 
 

@@ -1,12 +1,17 @@
-"""Command line: create-admin, seed-demo and audit-stock (``flask --app sweetshop ...``)."""
+"""Command line (``flask --app sweetshop ...``): create-admin, seed-demo, audit-stock,
+import-sweets, purge-tokens and backup."""
+import os
+import sqlite3
 import sys
 from decimal import Decimal
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from . import accounts, inventory
+from . import accounts, imports, inventory
+from .errors import ImportRejectedError
 from .extensions import db
 from .models import Sweet
 from .rules import clean_password, clean_username
@@ -25,6 +30,18 @@ DEMO_SWEETS = [
     ("Liquorice Allsorts", "Liquorice", "1.95", 45),
     ("Peppermint Humbug", "Mints", "0.35", 150),
 ]
+# What a customer reads on the cards (SPEC section 10); sweets not named here sell "each", no allergens.
+DEMO_CONTENT = {
+    "Chocolate Truffle": {"allergens": ["milk", "soya"],
+                          "description": "Dark ganache rolled in cocoa.\nHand-made in small batches."},
+    "Dark Chocolate Bar": {"allergens": ["soya"], "unit": "per 100 g bar"},
+    "Milk Chocolate Buttons": {"allergens": ["milk", "soya"], "unit": "per 100 g"},
+    "Strawberry Bonbon": {"unit": "per 100 g"},
+    "Gummy Bears": {"unit": "per bag"},
+    "Fudge Square": {"allergens": ["milk"], "description": "Crumbly butter fudge, cut by hand."},
+    "Sea Salt Caramel": {"allergens": ["milk"], "unit": "per 100 g"},
+    "Liquorice Allsorts": {"allergens": ["cereals containing gluten"], "unit": "per 100 g"},
+}
 
 
 @click.command("create-admin")
@@ -68,7 +85,7 @@ def seed_demo():
         click.echo("The shop has had sweets already; seed-demo adds nothing.")
         return
     for name, category, price, quantity in DEMO_SWEETS:
-        inventory.create_sweet(name, category, Decimal(price), quantity)
+        inventory.create_sweet(name, category, Decimal(price), quantity, **DEMO_CONTENT.get(name, {}))
     click.echo(f"Added {len(DEMO_SWEETS)} demo sweets.")
 
 
@@ -85,6 +102,58 @@ def audit_stock():
     click.echo(f"Stock audit clean: {count} sweets match their ledger.")
 
 
+@click.command("import-sweets")
+@with_appcontext
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check the file and say what would change; change nothing.")
+def import_sweets(file, dry_run):
+    """Import a CSV of name,category,price,quantity: new sweets, or restocks of those on sale."""
+    data = file.read(current_app.config["IMPORT_MAX_BYTES"] + 1)  # one byte over is enough to refuse
+    try:
+        outcome = imports.run(data, dry_run=dry_run)
+    except ImportRejectedError as error:
+        click.echo(f"{error.detail}:", err=True)
+        for row in error.rows:
+            where = f"line {row['line']}" + (f", {row['field']}" if row["field"] else "")
+            click.echo(f"  {where}: {row['message']}", err=True)
+        sys.exit(1)
+    what = (f"{outcome.created} new sweets, {outcome.updated} updated "
+            f"(+{outcome.restocked_units} units)")
+    click.echo(f"Dry run, nothing changed: would apply {what}." if dry_run else f"Imported {what}.")
+
+
+@click.command("purge-tokens")
+@with_appcontext
+def purge_tokens():
+    """Delete expired API tokens."""
+    click.echo(f"Deleted {accounts.purge_expired_tokens()} expired tokens.")
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def backup(file):
+    """Copy the SQLite database to FILE while the shop runs (SQLite's online backup)."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite":
+        raise click.UsageError(
+            "backup copies SQLite databases only. For PostgreSQL use pg_dump, e.g.\n"
+            "  pg_dump -Fc --file sweetshop.dump \"$DATABASE_URL\"\n"
+            "and restore with pg_restore (see the README).")
+    if os.path.exists(file):
+        raise click.UsageError(f"{file} exists already; backup never overwrites a file.")
+    source = sqlite3.connect(url.database, timeout=30)
+    target = sqlite3.connect(file)
+    try:
+        # The online backup API copies a consistent snapshot, page by page, while other
+        # connections keep reading and writing (each step takes the read lock briefly).
+        source.backup(target, pages=1024)
+    finally:
+        target.close()
+        source.close()
+    click.echo(f"Backed up {url.database} to {file}.")
+
+
 def init_app(app):
-    for command in (create_admin, seed_demo, audit_stock):
+    for command in (create_admin, seed_demo, audit_stock, import_sweets, purge_tokens, backup):
         app.cli.add_command(command)

@@ -50,6 +50,14 @@ class Config:
     LOW_STOCK_THRESHOLD = 5
 
     MAX_CONTENT_LENGTH = 64 * 1024
+    # Sweet photos (sweetshop/photos.py): the upload routes alone accept bodies this large.
+    PHOTO_MAX_BYTES = 5 * 1024 * 1024
+    # Checked from the image header before any pixel is decoded: 24 MP is a good camera's
+    # full frame, and at most ~100 MB of memory while one is decoded.
+    PHOTO_MAX_PIXELS = 24_000_000
+    PHOTO_SIZE = 1200          # longest side of the stored copy, in pixels
+    PHOTO_THUMB_SIZE = 480     # longest side of the catalogue thumbnail
+    USERS_PAGE_SIZE = 25
     LOG_LEVEL = "INFO"
     # How many proxies in front of the app append to X-Forwarded-For / X-Forwarded-Proto.
     # 0: none, so those headers come from the client and are ignored.
@@ -85,8 +93,17 @@ class Config:
     CATALOGUE_PAGE_SIZE = 12
     CURRENCY_SYMBOL = "£"
     # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
+    # The shop's days (sales report, ledger export dates) start at midnight here too.
     SHOP_TIMEZONE = "Europe/London"
     ORDERS_PAGE_SIZE = 20
+    # Sales report: a sweet is on the reorder list with fewer days of cover than this
+    # (or, when none sold in the last 14 days, with LOW_STOCK_THRESHOLD units or fewer).
+    REORDER_COVER_DAYS = 14
+    # CSV import (page, API and CLI): the largest file and the most rows accepted.
+    IMPORT_MAX_BYTES = 2 * 1024 * 1024
+    IMPORT_MAX_ROWS = 10_000
+    # GET /metrics answers only "Authorization: Bearer <this>"; unset means 404 for everyone.
+    METRICS_TOKEN = None
 
 
 class DevelopmentConfig(Config):

@@ -15,6 +15,10 @@ class SweetshopError(Exception):
     def detail(self):
         return str(self)
 
+    def extra(self):
+        """More members of the JSON error body besides ``detail`` (and ``errors``)."""
+        return {}
+
 
 class ValidationError(SweetshopError):
     """Input broke a rule; ``errors`` maps each field to its messages."""
@@ -78,7 +82,6 @@ class OrderShortError(SweetshopError):
         super().__init__()
         self.shortages = shortages
 
-    @property
     def extra(self):
         return {"shortages": self.shortages}
 
@@ -90,7 +93,6 @@ class OrderSweetsMissingError(SweetNotFoundError):
         super().__init__()
         self.missing = missing
 
-    @property
     def extra(self):
         return {"missing": self.missing}
 
@@ -118,3 +120,48 @@ class WrongPasswordError(SweetshopError):
 
     status = 422
     message = "That is not your current password"
+
+
+class BadPhotoError(ValidationError):
+    """An upload that is not a usable JPEG, PNG or WebP image; ``detail`` says why."""
+
+    def __init__(self, message):
+        super().__init__({"photo": [message]}, message)
+
+
+class UserNotFoundError(NotFoundError):
+    message = "User not found"
+
+
+class AdminRevokeError(SweetshopError):
+    """Revoking would leave the shop without the admin who asked (themself, or lost a race)."""
+
+    status = 409
+
+
+class StockChangedError(SweetshopError):
+    """A stock count's ``seen`` figure is no longer the stock; ``quantity`` is the current one."""
+
+    status = 409
+    message = "Stock changed"
+
+    def __init__(self, quantity):
+        super().__init__()
+        self.quantity = quantity
+
+    def extra(self):
+        return {"quantity": self.quantity}
+
+
+class ImportRejectedError(SweetshopError):
+    """A CSV import that cannot be applied; ``rows`` lists every problem as
+    ``{"line", "field", "message"}`` (the header is line 1; ``field`` is None for a whole line)."""
+
+    status = 422
+
+    def __init__(self, rows, message="The file was not imported: nothing changed"):
+        super().__init__(message)
+        self.rows = rows
+
+    def extra(self):
+        return {"rows": self.rows}

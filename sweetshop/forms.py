@@ -6,8 +6,11 @@ adapter, so a sweet is valid on the admin pages exactly when it is valid in the 
 import secrets
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
 from wtforms.validators import EqualTo, InputRequired, Optional, StopValidation
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import rules
 
@@ -42,12 +45,35 @@ def _rule_message(clean, bad_value):
     raise AssertionError(f"{clean.__name__} accepted {bad_value!r}")
 
 
+def _whole_number(text):
+    """A number typed or carried in a form field, as an int (ASCII digits only)."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise ValueError("Must be a whole number.")
+    return int(text)
+
+
 def _new_token():
     return secrets.token_urlsafe(24)
 
 
 def _text(label, max_length, **render_kw):
     return {"label": label, "render_kw": {"maxlength": max_length, **render_kw}}
+
+
+# (value, label) pairs, handed to the fields through a function: WTForms 3.3 deprecates tuples
+# given directly, and SelectChoice does not exist before 3.3.
+ALLERGEN_CHOICES = [(name, name.capitalize()) for name in rules.ALLERGENS]
+SORT_LABELS = {"name": "Name A–Z", "price": "Price: low to high", "-price": "Price: high to low",
+               "newest": "Newest first"}
+SORT_CHOICES = [("", "Shop order")] + [(sort, SORT_LABELS[sort]) for sort in rules.SORTS]
+
+
+class CheckboxesField(SelectMultipleField):
+    """Several choices as a list of checkboxes (works without JavaScript)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class SweetForm(FlaskForm):
@@ -58,9 +84,22 @@ class SweetForm(FlaskForm):
                            **_text("Category", rules.CATEGORY_MAX, required=True))
     price = StringField("Price", [Rule(rules.clean_price, parse=rules.parse_decimal)],
                         render_kw={"inputmode": "decimal", "required": True, "autocomplete": "off"})
+    unit = StringField(validators=[Rule(rules.clean_unit)], default=rules.UNIT_DEFAULT,
+                       description="What the price buys: each, per 100 g, per bag…",
+                       **_text("Unit", rules.UNIT_MAX, required=True))
+    description = TextAreaField("Description (optional)", [Rule(rules.clean_description)],
+                                description=f"Plain text, up to {rules.DESCRIPTION_MAX} characters; "
+                                            "line breaks are kept.",
+                                render_kw={"maxlength": rules.DESCRIPTION_MAX, "rows": 5})
+    allergens = CheckboxesField("Allergens", [Rule(rules.clean_allergens)],
+                                choices=lambda: ALLERGEN_CHOICES, validate_choice=False,  # the rule checks
+                                description="The 14 allergens UK and EU food law names: "
+                                            "tick every one it contains.")
 
     def changes(self):
-        return {"name": self.name.data, "category": self.category.data, "price": self.price.data}
+        return {"name": self.name.data, "category": self.category.data, "price": self.price.data,
+                "unit": self.unit.data, "description": self.description.data,
+                "allergens": self.allergens.data}
 
 
 class NewSweetForm(SweetForm):
@@ -69,6 +108,13 @@ class NewSweetForm(SweetForm):
 
     def changes(self):
         return dict(super().changes(), quantity=self.quantity.data)
+
+
+class PhotoForm(FlaskForm):
+    """A photo upload; what the file is, is decided by decoding it (``photos.encode``)."""
+
+    photo = FileField("Photo (JPEG, PNG or WebP, at most 5 MB)", [FileRequired("Choose a photo to upload.")],
+                      render_kw={"accept": "image/jpeg,image/png,image/webp"})
 
 
 class RestockForm(FlaskForm):
@@ -113,13 +159,19 @@ class SearchForm(FlaskForm):
         csrf = False
 
     # What a catalogue page link carries over (sweetshop.paging builds links from this list only).
-    QUERY_PARAMETERS = ("name", "category", "min_price", "max_price")
+    QUERY_PARAMETERS = ("name", "category", "min_price", "max_price", "sort")
 
     name = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
                        render_kw={"maxlength": rules.NAME_MAX, "type": "search"})
     category = SelectField("Category", [Optional(), Rule(rules.check_plain_text)], validate_choice=False)
     min_price = StringField("Min price", [Optional(), PRICE_BOUND], render_kw={"inputmode": "decimal"})
     max_price = StringField("Max price", [Optional(), PRICE_BOUND], render_kw={"inputmode": "decimal"})
+    # An unknown order is left out (the default is used) and said next to the field.
+    sort = SelectField("Sort by", [Optional()], choices=lambda: SORT_CHOICES)
+
+    def order(self):
+        """The valid ``sort`` for ``catalog.search_sweets`` (None: the default); call after ``filters``."""
+        return rules.clean_sort(self.sort.data) if self.sort.data and not self.sort.errors else None
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
@@ -182,9 +234,25 @@ class MakeAdminForm(FlaskForm):
     username = StringField("Username", [Rule(rules.clean_username)], render_kw={"required": True})
 
 
+class UserSearchForm(FlaskForm):
+    """The /admin/users search box (a GET form)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Name", [Optional(), Rule(rules.check_plain_text)],
+                    render_kw={"maxlength": 100, "type": "search"})
+
+
+class RoleForm(FlaskForm):
+    """A "make admin" or "revoke admin" button; ``next`` brings the admin back to the same list page."""
+
+    next = HiddenField()
+
+
 class ConfirmForm(FlaskForm):
-    """A button and its CSRF token (archive or restore a sweet, remove a basket line, cancel an order);
-    ``next`` says where to go back to, when that varies."""
+    """A button and its CSRF token (log out, archive or restore a sweet, remove a basket line,
+    cancel an order); ``next`` says where to go back to, when that varies."""
 
     next = HiddenField()
 
@@ -202,3 +270,42 @@ class OrderFilterForm(FlaskForm):
         # Set here, as the catalogue sets its categories: WTForms 3.3 deprecates tuples passed to
         # the field, and its SelectChoice does not exist in the 3.1 this project supports.
         self.status.choices = [("", "All orders"), ("placed", "Placed"), ("cancelled", "Cancelled")]
+
+
+class CountForm(FlaskForm):
+    """A stock count: ``seen`` is the stock the page showed, sent back so the count is a
+    compare-and-set (a sale made meanwhile is never overwritten)."""
+
+    counted = IntegerField("Counted on the shelf", [Rule(rules.clean_counted)],
+                           render_kw={"min": 0, "max": rules.COUNT_MAX, "required": True})
+    seen = HiddenField(validators=[Rule(rules.clean_seen, parse=_whole_number)])
+
+
+class LedgerRangeForm(FlaskForm):
+    """The ledger download's dates, read from the query string (a GET form: no CSRF needed)."""
+
+    class Meta:
+        csrf = False
+
+    since = StringField("From (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    until = StringField("To (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if valid and self.since.data and self.until.data and self.since.data > self.until.data:
+            self.since.errors.append("Must not be after the end date.")
+            return False
+        return valid
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file (name, category, price, quantity)",
+                     [FileRequired("Choose a CSV file to upload.")], render_kw={"accept": ".csv,text/csv"})
+
+
+class ImportConfirmForm(FlaskForm):
+    """Carries the previewed file to the confirm step: base64 text plus an HMAC of it under the
+    app's secret key, so what is applied is exactly the file the preview showed."""
+
+    content = HiddenField()
+    digest = HiddenField()

@@ -6,6 +6,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import (HTTPException, InternalServerError, ServiceUnavailable,
                                  default_exceptions)
 
+from . import metrics
 from .errors import SweetshopError, ValidationError
 from .extensions import db
 
@@ -50,7 +51,7 @@ def handle_domain_error(error):
     body = {"detail": error.detail}
     if isinstance(error, ValidationError) and error.errors:
         body["errors"] = error.errors
-    body.update(getattr(error, "extra", {}))  # e.g. an order's "shortages" or "missing"
+    body.update(error.extra())  # e.g. an order's "shortages" or a count's "quantity"
     if not wants_json():
         # Page views catch domain errors themselves; this is only the fallback (e.g. a 404 sweet).
         return _page_response(default_exceptions[error.status](error.detail))
@@ -70,6 +71,7 @@ def handle_database_down(error):
     except SQLAlchemyError:
         pass  # the connection is gone already; the pool replaces it on the next checkout
     current_app.logger.warning("database unavailable: %s", error.orig)
+    metrics.record_database_unavailable()
     unavailable = ServiceUnavailable("Database unavailable, please retry shortly")
     unavailable.retry_after = 5
     return handle_http_error(unavailable)

@@ -13,20 +13,25 @@ from datetime import timedelta
 from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
-from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, OrderAlreadyCancelledError,
-                     OrderKeyReusedError, OrderNotFoundError, OrderShortError, OrderSweetsMissingError,
-                     OutOfStockError, StockLimitError, SweetNameTakenError, SweetNotFoundError)
+from . import metrics
+from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
+                     OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
+                     OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
+                     SweetNameTakenError, SweetNotFoundError)
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
 from .orders import get_order
-from .rules import STOCK_MAX
+from .rules import STOCK_MAX, UNIT_DEFAULT
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
 orders = Order.__table__
 order_lines = OrderLine.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
-SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity)
+CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
+SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
+                 *CONTENT_COLUMNS)
+EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 on_sale = sweets.c.archived_at.is_(None)
 log = logging.getLogger(__name__)
 
@@ -80,13 +85,15 @@ def _write_named(write, name, sweet_id=None):
     return result
 
 
-def create_sweet(name, category, price, quantity=0, user_id=None):
+def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
+                 allergens=()):
     """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock.
 
     :raise SweetNameTakenError: a sweet on sale has this name (nothing changed).
     """
     def write():
-        sweet = Sweet(name=name, category=category, price=price, quantity=quantity)
+        sweet = Sweet(name=name, category=category, price=price, quantity=quantity, description=description,
+                      unit=unit, allergens=list(allergens))
         db.session.add(sweet)
         db.session.flush()
         _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
@@ -99,12 +106,13 @@ def create_sweet(name, category, price, quantity=0, user_id=None):
 
 
 def update_sweet(sweet_id, **changes):
-    """Change a sweet's name, category or price (never its stock); returns the sweet.
+    """Change a sweet's name, category, price, description, unit or allergens (never its stock);
+    returns the sweet.
 
     :raise SweetNotFoundError: no such sweet on sale.
     :raise SweetNameTakenError: another sweet on sale has the new name (nothing changed).
     """
-    assert set(changes) <= {"name", "category", "price"}, "stock changes only by purchase/restock"
+    assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
 
     def write():
         return db.session.execute(
@@ -202,6 +210,7 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
             raise _why_not_sold(sweet_id)
         return earlier
     _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
+    metrics.record_units_sold(quantity)
     return sold
 
 
@@ -256,6 +265,7 @@ def _why_not_sold(sweet_id):
     db.session.rollback()
     if available is None:
         return SweetNotFoundError()
+    metrics.record_purchase_refused()
     return OutOfStockError(available)
 
 
@@ -269,7 +279,7 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
     earlier = db.session.execute(
         select(sweets.c.id, sweets.c.name, sweets.c.category,
                movements.c.unit_price.label("price"), movements.c.balance.label("quantity"),
-               (-movements.c.change).label("bought"))
+               (-movements.c.change).label("bought"), *CONTENT_COLUMNS)
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()
@@ -304,6 +314,74 @@ def restock(sweet_id, user_id, quantity):
     db.session.commit()
     _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
+
+
+def count_stock(sweet_id, user_id, counted, seen):
+    """Record a stock count: the stock becomes ``counted`` if it is still ``seen``.
+
+    A compare-and-set, so a sale or restock made since the admin read ``seen`` is never
+    overwritten; the ``count`` ledger row holds the difference. Returns the sweet after it.
+
+    :raise SweetNotFoundError: no such sweet on sale (nothing changed).
+    :raise StockChangedError: the stock is no longer ``seen`` (nothing changed); it carries
+        the current figure.
+    """
+    now = utcnow()
+    row = db.session.execute(
+        update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
+        .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
+    ).one_or_none()
+    if row is None:
+        current = db.session.execute(
+            select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
+        db.session.rollback()
+        raise SweetNotFoundError() if current is None else StockChangedError(current)
+    _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
+    db.session.commit()
+    _log_change(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id)
+    return row
+
+
+def apply_import(creates, updates, user_id=None):
+    """Apply a checked CSV import in one transaction: all of it, or (on any error) none of it.
+
+    :param creates: ``(name, category, price, quantity)`` of each new sweet.
+    :param updates: ``(sweet_id, category, price, units)`` of each sweet on sale to change;
+        ``units`` are added by the atomic increment (a restock with its ledger row).
+    :raise ImportRejectedError: a matched sweet was archived, or a new name was taken, or a
+        stock would pass its maximum, since the file was checked (nothing changed).
+    """
+    now = utcnow()
+    try:
+        for sweet_id, category, price, units in updates:
+            row = db.session.execute(
+                update(sweets)
+                .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - units)
+                .values(category=category, price=price, quantity=sweets.c.quantity + units, updated_at=now)
+                .returning(sweets.c.quantity)
+            ).one_or_none()
+            if row is None:
+                raise ImportRejectedError([], "A sweet in the file was archived or changed meanwhile; "
+                                              "nothing changed, please check the file again")
+            if units:
+                _record(sweet_id, StockMovement.RESTOCK, units, row.quantity, user_id=user_id, at=now)
+        for name, category, price, quantity in creates:
+            sweet = Sweet(name=name, category=category, price=price, quantity=quantity,
+                          created_at=now, updated_at=now)
+            db.session.add(sweet)
+            db.session.flush()
+            _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=now)
+        db.session.commit()
+    except IntegrityError:
+        # A sweet of the same name was put on sale since the file was checked.
+        db.session.rollback()
+        raise ImportRejectedError([], "A sweet of a new name in the file was added meanwhile; "
+                                      "nothing changed, please check the file again") from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    log.info("stock import", extra={"sweets_created": len(creates), "sweets_updated": len(updates),
+                                    "by_user_id": user_id})
 
 
 # --- orders: many lines bought in one go ----------------------------------------------------
@@ -354,6 +432,7 @@ def place_order(user_id, items, idempotency_key=None):
         raise _why_not_placed(lines, refused)
     for row in ledger_rows:
         _log_change(row["sweet_id"], StockMovement.PURCHASE, row["change"], row["balance"], user_id)
+    metrics.record_order_placed(sum(quantity for _, quantity in lines))
     order = get_order(order_id)
     db.session.rollback()
     return order
@@ -404,6 +483,7 @@ def _why_not_placed(lines, refused):
     shortages = [{"sweet_id": sweet_id, "requested": quantity, "available": available[sweet_id]}
                  for sweet_id, quantity in lines
                  if quantity > available[sweet_id] or sweet_id == refused]
+    metrics.record_order_refused()
     # The refused line is always listed: if stock came back between the refusal and this look,
     # it shows what there is now, and the client may simply try again.
     return OrderShortError(shortages)
@@ -462,6 +542,7 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     db.session.commit()
     for sweet_id, quantity, balance in returned:
         _log_change(sweet_id, StockMovement.RETURN, quantity, balance, user_id)
+    metrics.record_order_cancelled()
     cancelled = get_order(order_id)
     db.session.rollback()
     return cancelled

@@ -1,9 +1,10 @@
-"""Database tables: users, their API tokens, sweets, orders and the stock ledger."""
+"""Database tables: users, their API tokens, sweets, their photos, orders and the stock ledger."""
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, func, text
+from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, String,
+                        TypeDecorator, func, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -16,6 +17,24 @@ def utcnow():
 
 Timestamp = DateTime(timezone=True)
 Money = Numeric(10, 2)
+
+
+class AllergenList(TypeDecorator):
+    """A sweet's allergens: a list in Python, a sorted comma-separated text in the database.
+
+    The 14 names are a closed set with no commas, always read and written whole with the
+    sweet and never queried on their own, so one column serves every reader (ORM objects
+    and the RETURNING rows of a purchase alike) without a join or a second query.
+    """
+
+    impl = String(200)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return ",".join(sorted(set(value or ())))
+
+    def process_result_value(self, value, dialect):
+        return value.split(",") if value else []
 
 
 class User(UserMixin, db.Model):
@@ -74,6 +93,33 @@ class Sweet(db.Model):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    description: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    unit: Mapped[str] = mapped_column(String(30), default="each", server_default="each")
+    allergens: Mapped[list] = mapped_column(AllergenList, default=list, server_default="")
+    # The content hash of the current photo (photos.hash), or None: enough to build the photo's
+    # URL from any row of the sweet, including a purchase's RETURNING, without a join.
+    photo_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Photo(db.Model):
+    """A sweet's photo as re-encoded here: a bounded-size copy and a thumbnail, both WebP.
+
+    Kept in the database so that every host serves them. Rows are never changed: a new
+    upload is a new row with a new hash (so a new URL), and the old row is deleted.
+    """
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id", ondelete="CASCADE"), unique=True)
+    # SHA-256 of the re-encoded image; two sweets may hold the same picture.
+    hash: Mapped[str] = mapped_column(String(64), index=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    image: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    thumb: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 _KEYED = text("idempotency_key IS NOT NULL")
@@ -96,8 +142,10 @@ class StockMovement(db.Model):
     )
 
     # A purchase row with an order_id is one line of that order; a return row gives a
-    # cancelled order's line back (a positive change).
+    # cancelled order's line back (a positive change); the sales report nets returns off purchases.
     INITIAL, PURCHASE, RESTOCK, RETURN = "initial", "purchase", "restock", "return"
+    # A stock count: the counted quantity replaced the recorded one; ``change`` is the difference.
+    COUNT = "count"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"))

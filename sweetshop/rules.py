@@ -5,6 +5,7 @@ Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
 """
 import re
 import unicodedata
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
@@ -13,6 +14,15 @@ from .errors import ValidationError
 
 NAME_MAX = 100
 CATEGORY_MAX = 50
+DESCRIPTION_MAX = 2000
+UNIT_MAX = 30
+UNIT_DEFAULT = "each"
+# The 14 allergens that UK and EU food law (Regulation 1169/2011, Annex II) names, in that
+# wording and in alphabetical order: the values of the API's enum and the forms' choices.
+ALLERGENS = ("celery", "cereals containing gluten", "crustaceans", "eggs", "fish", "lupin", "milk",
+             "molluscs", "mustard", "peanuts", "sesame", "soya", "sulphites", "tree nuts")
+# Catalogue orders: ``sort`` values of the page and the API; anything else is refused.
+SORTS = ("name", "price", "-price", "newest")
 FULL_NAME_MAX = 100
 PRICE_MAX = Decimal("100000")
 CENT = Decimal("0.01")
@@ -73,6 +83,52 @@ def clean_name(value):
 
 def clean_category(value):
     return clean_text(value, CATEGORY_MAX)
+
+
+def clean_description(value):
+    """Plain text of up to DESCRIPTION_MAX characters with its line breaks (``None`` is empty).
+
+    Line breaks are kept (``\r\n`` becomes ``\n``) and tabs allowed; other control
+    characters are refused as in one-line text.
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    for line in value.split("\n"):
+        check_plain_text(line.replace("\t", " "))
+    value = value.strip()
+    if len(value) > DESCRIPTION_MAX:
+        raise ValueError(f"Must be at most {DESCRIPTION_MAX} characters.")
+    return value
+
+
+def clean_unit(value):
+    """What the price buys, e.g. ``each``, ``per 100 g``, ``per bag``."""
+    return clean_text(value, UNIT_MAX)
+
+
+def clean_allergens(value):
+    """A list of allergen names from ALLERGENS (any case), returned once each, sorted."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("Must be a list of allergens.")
+    chosen = set()
+    for item in value:
+        name = item.strip().lower() if isinstance(item, str) else None
+        if name not in ALLERGENS:
+            raise ValueError(f"Unknown allergen {item!r}; allowed: {', '.join(ALLERGENS)}.")
+        chosen.add(name)
+    return sorted(chosen)
+
+
+def clean_sort(value):
+    """A catalogue order (see SORTS); ``None`` and ``""`` mean the default, by id."""
+    if value is None or value == "":
+        return None
+    if value not in SORTS:
+        raise ValueError(f"Must be one of: {', '.join(SORTS)}.")
+    return value
 
 
 def to_decimal(value):
@@ -184,6 +240,19 @@ def clean_new_order(data):
     return clean_order_items(fields["items"])
 
 
+COUNT_MAX = 1_000_000
+
+
+def clean_counted(value):
+    """A stock count's counted quantity."""
+    return clean_count(value, 0, COUNT_MAX)
+
+
+def clean_seen(value):
+    """The stock a count's form showed (any stock the column can hold)."""
+    return clean_count(value, 0, STOCK_MAX)
+
+
 def clean_username(value):
     if not isinstance(value, str) or not USERNAME_RE.fullmatch(value):
         raise ValueError("Must be 3 to 32 letters, digits, '_', '.' or '-'.")
@@ -245,10 +314,24 @@ def parse_decimal(text):
         raise ValueError("Must be a number.") from None
 
 
+def clean_day(text):
+    """A date typed as ``YYYY-MM-DD`` (report and export ranges)."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
+        raise ValueError("Must be a date as YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("Must be a real date as YYYY-MM-DD.") from None
+
+
 SWEET_FIELDS = {
     "name": clean_name,
     "category": clean_category,
     "price": clean_price,
+    "description": clean_description,
+    "unit": clean_unit,
+    "allergens": clean_allergens,
 }
 
 

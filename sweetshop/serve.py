@@ -24,12 +24,23 @@ Timeouts, and why they fit together:
   closed (it never held a worker anyway).
 - A worker that dies is replaced after ``RESPAWN_INTERVAL_SECONDS``.
 
+Metrics (sweetshop/metrics.py): prometheus_client's multiprocess mode sums every worker's
+counters through files in the directory ``PROMETHEUS_MULTIPROC_DIR`` names. Before granian
+starts a worker, :func:`metrics_directory` empties that directory (a previous run's files would
+add its counts), or makes a fresh one and sets the variable when it is unset, so every worker,
+forked from this process, inherits it; the client is first imported in the workers, after that.
+Granian has no hook for a worker's exit, so ``multiprocess.mark_process_dead`` is never called
+and a dead worker's files stay until the next start: right for counters and histograms (all the
+shop keeps), wrong only for live gauges, which the shop does not use.
+
 Logging: granian's own lines (start, workers, shutdown) go to standard output; the app's JSON
 lines, one per request, go to standard error (sweetshop/observability.py). Granian's access log
 is off: the app's request line says more (request id, user, duration).
 """
 import os
+import shutil
 import sys
+import tempfile
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -63,12 +74,40 @@ def server(environ=os.environ):
     )
 
 
+def metrics_directory(environ=os.environ):
+    """Make ``PROMETHEUS_MULTIPROC_DIR`` an empty directory before any worker starts; returns its
+    path and whether it was made here (then set in ``environ``, and to be removed at exit).
+
+    Only prometheus_client's own files (``*.db``) are removed from a directory given by the
+    operator; one that does not exist yet is made.
+
+    :raise RuntimeError: prometheus_client was imported in this process already: it would have
+        chosen its single-process mode, and forked workers would inherit that.
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set up")
+    path = environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        environ["PROMETHEUS_MULTIPROC_DIR"] = path = tempfile.mkdtemp(prefix="sweetshop-metrics-")
+        return path, True
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))
+    return path, False
+
+
 def main():
     try:
+        metrics_path, made = metrics_directory()
         shop = server()
-    except RuntimeError as error:
+    except (RuntimeError, OSError) as error:
         sys.exit(f"sweetshop: {error}")
-    shop.serve()
+    try:
+        shop.serve()
+    finally:
+        if made:
+            shutil.rmtree(metrics_path, ignore_errors=True)
 
 
 if __name__ == "__main__":

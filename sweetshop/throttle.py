@@ -34,6 +34,8 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 from werkzeug.exceptions import TooManyRequests
 
+from . import metrics
+
 EXTENSION = "sweetshop.throttle"
 
 
@@ -123,6 +125,7 @@ def login_attempt(username):
     try:
         _count(counters, LoginThrottledError)
     except LoginThrottledError as error:
+        metrics.record_login_throttled()  # this attempt is answered 429
         if error.counter == ACCOUNT:
             # Refused for the account's sake (attempts from many addresses): this attempt was
             # never checked, so it is no failure of this address. Counting it would let a

@@ -63,7 +63,8 @@ def test_get_returns_the_sweet_shape(client, api):
     response = client.get(f"/api/sweets/{sweet['id']}")
     assert response.status_code == 200
     assert response.json == {"id": sweet["id"], "name": "Fudge", "category": "Fudge",
-                             "price": 2.5, "quantity": 10}
+                             "price": 2.5, "quantity": 10, "description": "", "unit": "each",
+                             "allergens": [], "photo_url": None}
     assert isinstance(response.json["price"], float)
 
 
@@ -109,7 +110,8 @@ def test_create_returns_201_location_and_records_initial_stock(app, client, api)
     assert response.status_code == 201
     sweet = response.json
     assert sweet == {"id": sweet["id"], "name": "Sea Salt Caramel", "category": "Toffee",
-                     "price": 19.99, "quantity": 12}
+                     "price": 19.99, "quantity": 12, "description": "", "unit": "each",
+                     "allergens": [], "photo_url": None}
     assert response.headers["Location"].endswith(f"/api/sweets/{sweet['id']}")
     assert client.get(response.headers["Location"]).json == sweet
     with app.app_context():

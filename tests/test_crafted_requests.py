@@ -45,7 +45,7 @@ def test_catalogue_pager_keeps_the_search_filters(pages, app):
 
 
 @pytest.mark.parametrize("query", RESERVED)
-def test_orders_pager_ignores_reserved_query_keys(pages, api, app, query):
+def test_admin_orders_pager_ignores_reserved_query_keys(pages, api, app, query):
     app.config["ORDERS_PAGE_SIZE"] = 1
     sweet_id = api.sweet()["id"]
     buyer = api.user("dora")
@@ -62,6 +62,27 @@ def test_orders_pager_ignores_reserved_query_keys(pages, api, app, query):
     links = _pager_links(response.text)
     assert len(links) == 2, links
     assert all('href="/admin/orders?status=placed&amp;page=' in link for link in links), links
+    assert "evil.example" not in response.text
+
+
+@pytest.mark.parametrize("query", RESERVED)
+def test_orders_pager_ignores_reserved_query_keys(pages, app, query):
+    """/orders (which /purchases now redirects to) pages by ``page`` alone, whatever else is sent."""
+    from sweetshop import accounts, inventory
+    app.config["ORDERS_PAGE_SIZE"] = 1
+    sweet_id = pages.sweet()
+    pages.customer()
+    with app.app_context():
+        carol = accounts.find_user("carol").id
+        for _ in range(3):
+            inventory.place_order(carol, [(sweet_id, 1)])
+    # The test client's cookie jar would hold the session back from another host: send it by hand.
+    cookie = pages.client.get_cookie("session").value
+    response = app.test_client(use_cookies=False).get(
+        f"/orders?{query}&page=2", headers={"Host": "evil.example", "Cookie": f"session={cookie}"})
+    assert response.status_code == 200
+    links = _pager_links(response.text)
+    assert len(links) == 2 and all('href="/orders?page=' in link for link in links), links
     assert "evil.example" not in response.text
 
 

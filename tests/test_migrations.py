@@ -14,7 +14,9 @@ from sweetshop.extensions import db
 # Indexes that migrations create on PostgreSQL only (features SQLite lacks, e.g. partial or
 # trigram indexes) and that the models therefore do not declare. Each must be named here:
 # the comparison ignores these names on PostgreSQL and nothing else.
-POSTGRES_ONLY_INDEXES = {"ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price"}
+POSTGRES_ONLY_INDEXES = {"ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price",
+                         "ix_sweets_on_sale_name", "ix_sweets_on_sale_created",
+                         "ix_sweets_on_sale_category_name", "ix_stock_movements_created_at_brin"}
 
 
 def schema_differences(connection):
@@ -212,3 +214,18 @@ def test_name_index_is_on_lower_name_of_sweets_on_sale(migrated):
     definition = definition.lower().replace("(", "").replace(")", "").replace('"', "")
     assert "unique index uq_sweets_name_on_sale on" in definition
     assert "lowername" in definition.replace(" ", "") and "where archived_at is null" in definition
+
+
+def test_downgrade_of_0005_keeps_the_name_index_of_0004(migrated):
+    """0005's downgrade rebuilds ``sweets`` on SQLite (drop_column), which loses indexes on an
+    expression; 0004's unique lower(name) index must be there after it, and still refuse twins."""
+    env = server_env(migrated.url.render_as_string(hide_password=False))
+    down = flask_cli(env, "db", "downgrade", "0004")
+    assert down.returncode == 0, down.stderr
+    with migrated.connect() as connection:
+        assert "description" not in {c["name"] for c in inspect(connection).get_columns("sweets")}
+    with migrated.begin() as connection:
+        connection.execute(text(SWEET_ROW), {"name": "Fudge", "archived": None})
+    with pytest.raises(IntegrityError):
+        with migrated.begin() as connection:
+            connection.execute(text(SWEET_ROW), {"name": "FUDGE", "archived": None})

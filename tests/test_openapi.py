@@ -64,6 +64,15 @@ def test_real_responses_match_their_schemas(client, api, document):
     conforms(document, "Purchase", client.get("/api/purchases", headers=buyer).json[0])
     conforms(document, "Error", client.get("/api/sweets/999").json)
     conforms(document, "Error", client.post("/api/sweets", headers=api.admin, json={}).json)
+    conforms(document, "SalesReport", client.get("/api/reports/sales", headers=api.admin).json)
+    csv_headers = {**api.admin, "Content-Type": "text/csv"}
+    body = b"name,category,price,quantity\nMint,Mints,1,2\n"
+    conforms(document, "ImportResult", client.post("/api/sweets/import?dry_run=1", data=body,
+                                                   headers=csv_headers).json)
+    conforms(document, "ImportRejected", client.post("/api/sweets/import", data=body + b"Mint,Mints,1,2\n",
+                                                     headers=csv_headers).json)
+    conforms(document, "StockChanged", client.post(f"/api/sweets/{sweet['id']}/count", headers=api.admin,
+                                                   json={"counted": 1, "seen": 12345}).json)
 
 
 def test_request_schemas_refuse_what_the_api_refuses(document):

@@ -12,7 +12,8 @@ def pages(client):
 
 def cards(response):
     """The sweet names shown on a catalogue page, in order."""
-    return re.findall(r'<li class="sweet[^"]*"[^>]*>\s*<h2>(.*?)</h2>', response.text)
+    return re.findall(r'<li class="sweet[^"]*"[^>]*>.*?<h2><a href="/sweets/\d+">(.*?)</a></h2>',
+                      response.text, re.S)
 
 
 def test_catalogue_shows_each_sweet_and_lets_anonymous_visitors_fill_a_basket(pages):
@@ -20,8 +21,8 @@ def test_catalogue_shows_each_sweet_and_lets_anonymous_visitors_fill_a_basket(pa
     cola = pages.sweet("Cola Bottles", "Gummies", "1.20", 0)
     page = pages.client.get("/")
     assert page.status_code == 200
-    assert text_of(page, f"sweet-{lemon}").startswith("Sherbet Lemon Candy £0.45 200 in stock")
-    assert text_of(page, f"sweet-{cola}") == "Cola Bottles Gummies £1.20 Sold out Sold out"
+    assert text_of(page, f"sweet-{lemon}").startswith("Sherbet Lemon Candy £0.45 each 200 in stock")
+    assert text_of(page, f"sweet-{cola}") == "Cola Bottles Gummies £1.20 each Sold out Sold out"
     assert 'href="/login?next=/"' in page.text  # invited to log in, to place the order later
     # Anyone may add to the basket; a sold-out sweet has a disabled button and no form.
     assert form_fields(page.text, f"/basket/add/{lemon}")["quantity"] == "1"
@@ -41,7 +42,8 @@ def test_search_by_name_category_and_price_range(pages):
     assert cards(get("/?name=choc&min_price=1&max_price=2")) == ["Milk Chocolate Buttons"]
     assert cards(get("/?name=zzz")) == [] and "No sweets match" in get("/?name=zzz").text
     # The category choice offers the categories in stock, each once.
-    options = re.findall(r"<option[^>]*>(.*?)</option>", get("/").text)
+    category = re.search(r'<select id="category".*?</select>', get("/").text, re.S).group(0)
+    options = re.findall(r"<option[^>]*>(.*?)</option>", category)
     assert options == ["All categories", "Chocolate", "Gummies", "Novelty"]
 
 
@@ -187,7 +189,23 @@ def test_query_keys_that_look_like_url_for_options_are_plain_filters(pages):
     pages.app.config["CATALOGUE_PAGE_SIZE"] = 1
     pages.sweet("Fudge")
     pages.sweet("Fudge Two")
-    page = pages.client.get("/?_external=1&_anchor=x&name=fudge")
-    # Only the search's own parameters are carried into the links (sweetshop/paging.py).
-    assert 'href="/?name=fudge&amp;page=2"' in page.text
+    page = pages.client.get("/?_external=1&_anchor=x&name=fudge&sort=name")
+    # The pager carries only the catalogue's own parameters (SearchForm.QUERY_PARAMETERS), sort included.
+    assert 'href="/?name=fudge&amp;sort=name&amp;page=2"' in page.text
+    assert "_external" not in page.text and "_anchor" not in page.text
     assert "http://" not in page.text
+
+
+def test_sort_survives_paging_and_adding_to_the_basket(pages):
+    """``sort`` is one of the catalogue's query parameters: the pager and "Add to basket" keep it."""
+    pages.app.config["CATALOGUE_PAGE_SIZE"] = 2
+    ids = {name: pages.sweet(name, price=price, quantity=5)
+           for name, price in (("Aniseed", "0.90"), ("Bonbon", "0.30"), ("Caramel", "0.60"))}
+    page = pages.client.get("/?sort=-price&page=2")
+    assert cards(page) == ["Bonbon"]
+    assert 'href="/?sort=-price&amp;page=1"' in page.text
+    fields = form_fields(page.text, f"/basket/add/{ids['Bonbon']}")
+    assert fields["next"] == "/?sort=-price&page=2"
+    added = pages.client.post(f"/basket/add/{ids['Bonbon']}", data=dict(fields, quantity="1"))
+    assert added.status_code == 302 and added.location == f"/?sort=-price&page=2#sweet-{ids['Bonbon']}"
+    assert cards(pages.client.get(added.location)) == ["Bonbon"]

@@ -1,15 +1,17 @@
-"""Admin pages (admins only): stock table, add / edit / archive / restore / restock, stock history,
-every order with cancel."""
+"""Admin pages (admins only): stock table, add / edit / archive / restore / restock, photos, stock history,
+every order with cancel, users."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import accounts, catalog, inventory, orders as order_queries
-from ..errors import (OrderAlreadyCancelledError, OrderNotFoundError, StockLimitError, SweetNotFoundError,
-                      ValidationError)
+from .. import accounts, catalog, inventory, orders as order_queries, photos
+from ..errors import (AdminRevokeError, BadPhotoError, OrderAlreadyCancelledError, OrderNotFoundError,
+                      StockLimitError, SweetNotFoundError, UserNotFoundError, ValidationError)
 from ..extensions import login_manager
-from ..forms import (ConfirmForm, MakeAdminForm, NewSweetForm, OrderFilterForm, RestockForm,
-                     SweetForm)
+from ..forms import (ConfirmForm, CountForm, MakeAdminForm, NewSweetForm, OrderFilterForm, PhotoForm,
+                     RestockForm, RoleForm, SweetForm, UserSearchForm)
 from ..paging import with_query
+from ..request_limits import allow_body
+from ..security import safe_next
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -57,6 +59,12 @@ def new_sweet():
     return render_template("admin/sweet_form.html", form=form, sweet=None), 422 if form.errors else 200
 
 
+def _edit_page(sweet, form=None, photo_form=None, status=200):
+    return render_template("admin/sweet_form.html", sweet=sweet, form=form or SweetForm(obj=sweet),
+                           photo_form=photo_form or PhotoForm(formdata=None),
+                           remove_form=ConfirmForm(formdata=None)), status
+
+
 @bp.route("/sweets/<id:sweet_id>/edit", methods=["GET", "POST"])
 def edit_sweet(sweet_id):
     sweet = catalog.get_sweet(sweet_id)
@@ -72,7 +80,32 @@ def edit_sweet(sweet_id):
             flash(f"Saved {updated.name}.", "success")
         if not form.errors:
             return redirect(url_for(".index"))
-    return render_template("admin/sweet_form.html", form=form, sweet=sweet), 422 if form.errors else 200
+    return _edit_page(sweet, form=form, status=422 if form.errors else 200)
+
+
+@bp.post("/sweets/<id:sweet_id>/photo")
+@allow_body("PHOTO_MAX_BYTES", extra=64 * 1024)  # the file plus the form around it
+def upload_photo(sweet_id):
+    sweet = catalog.get_sweet(sweet_id)
+    form = PhotoForm()
+    if form.validate_on_submit():
+        try:
+            photos.set_photo(sweet_id, form.photo.data.read())
+        except BadPhotoError as error:
+            form.photo.errors.append(error.detail)
+        else:
+            flash(f"Saved the photo of {sweet.name}.", "success")
+            return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
+    return _edit_page(sweet, photo_form=form, status=422)
+
+
+@bp.post("/sweets/<id:sweet_id>/photo/remove")
+def remove_photo(sweet_id):
+    sweet = catalog.get_sweet(sweet_id)
+    if ConfirmForm().validate():
+        photos.remove_photo(sweet_id)
+        flash(f"Removed the photo of {sweet.name}.", "success")
+    return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
 
 
 def _show_by_the_fields(form, error):
@@ -135,12 +168,19 @@ def restock(sweet_id):
 
 @bp.get("/sweets/<id:sweet_id>")
 def history(sweet_id):
-    """Every stock change of a sweet (archived ones too), newest first."""
+    return history_page(sweet_id)
+
+
+def history_page(sweet_id, count_form=None, status=200):
+    """Every stock change of a sweet (archived ones too), newest first, with the count form."""
     rows = catalog.stock_history(sweet_id)
     if not rows:
         abort(404)  # every sweet has at least its initial-stock row
-    return render_template("admin/history.html", sweet=rows[0][0].sweet, rows=rows,
-                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"])
+    sweet = rows[0][0].sweet
+    if count_form is None:
+        count_form = CountForm(formdata=None, seen=sweet.quantity)
+    return render_template("admin/history.html", sweet=sweet, rows=rows, count_form=count_form,
+                           low_stock=current_app.config["LOW_STOCK_THRESHOLD"]), status
 
 
 @bp.post("/admins")
@@ -155,7 +195,7 @@ def make_admin():
             flash(f"{user.username} is already an admin.", "info")
             return redirect(url_for(".index"))
         else:
-            accounts.set_admin(user)
+            accounts.grant_admin(user.id, by_user_id=current_user.id)
             flash(f"{user.username} is now an admin.", "success")
             return redirect(url_for(".index"))
     return _table(admin_form=form, status=422)
@@ -200,3 +240,53 @@ def cancel_order(order_id):
         flash(f"Cancelled order #{order_id} of {order.username}: its sweets are back in stock.", "success")
         return redirect(url_for(".orders"))
     return render_template("admin/cancel_order.html", form=form, order=order)
+
+
+@bp.get("/users")
+def users():
+    """Every user, searchable by name and paged, with "make admin" / "revoke admin" buttons."""
+    form = UserSearchForm(formdata=request.args)
+    text = form.q.data.strip() if form.validate() and form.q.data else None
+    size = current_app.config["USERS_PAGE_SIZE"]
+    total = accounts.count_users(text)
+    pages = max(1, -(-total // size))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    here = with_query(url_for(".users"), request.args, ("q", "page"))
+    found = accounts.search_users(text, skip=(page - 1) * size, limit=size)
+
+    def page_url(number):
+        return with_query(url_for(".users"), request.args, ("q",), page=number)
+
+    return render_template("admin/users.html", form=form, users=found, total=total, page=page, pages=pages,
+                           page_url=page_url, role_form=RoleForm(formdata=None, next=here),
+                           searched=bool(text))
+
+
+def _back_to_users(form):
+    return redirect(safe_next(form.next.data, url_for(".users")))
+
+
+@bp.post("/users/<id:user_id>/grant")
+def grant_admin(user_id):
+    form = RoleForm()
+    if form.validate():
+        try:
+            user = accounts.grant_admin(user_id, by_user_id=current_user.id)
+        except UserNotFoundError:
+            flash("No such user.", "error")
+        else:
+            flash(f"{user.username} is an admin now.", "success")
+    return _back_to_users(form)
+
+
+@bp.post("/users/<id:user_id>/revoke")
+def revoke_admin(user_id):
+    form = RoleForm()
+    if form.validate():
+        try:
+            user = accounts.revoke_admin(user_id, by_user_id=current_user.id)
+        except (UserNotFoundError, AdminRevokeError) as error:
+            flash(error.detail, "error")
+        else:
+            flash(f"{user.username} is no longer an admin.", "success")
+    return _back_to_users(form)

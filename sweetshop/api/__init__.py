@@ -1,3 +1,4 @@
 """The JSON API under /api, for scripts and front ends; bearer tokens, never the session."""
-from . import auth, meta, orders, purchases, sweets  # noqa: F401  (each module adds its routes)
+# Each module adds its routes to the blueprint.
+from . import auth, meta, operations, orders, purchases, sweets, users  # noqa: F401
 from .blueprint import bp  # noqa: F401

@@ -9,7 +9,8 @@ from flask import abort, g, request
 
 from .. import accounts
 from ..errors import ValidationError
-from ..rules import clean_idempotency_key, clean_price_bound, parse_decimal
+from ..rules import clean_idempotency_key, clean_price_bound, clean_sort, parse_decimal
+from ..shop.photos import photo_url
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
@@ -114,9 +115,22 @@ def auth_required(admin=False):
     return decorator
 
 
+def query_sort():
+    """The catalogue order from ``sort`` (see ``rules.SORTS``), or None for the default by id.
+
+    :raise ValidationError:
+    """
+    try:
+        return clean_sort(request.args.get("sort"))
+    except ValueError as error:
+        raise ValidationError({"sort": [str(error)]}) from None
+
+
 def sweet_json(sweet):
     return {"id": sweet.id, "name": sweet.name, "category": sweet.category,
-            "price": float(sweet.price), "quantity": sweet.quantity}
+            "price": float(sweet.price), "quantity": sweet.quantity,
+            "description": sweet.description, "unit": sweet.unit, "allergens": list(sweet.allergens),
+            "photo_url": photo_url(sweet.photo_hash)}
 
 
 def user_json(user):

@@ -2,6 +2,7 @@
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import metrics
 from ..extensions import db
 from .blueprint import bp
 from .openapi import openapi_document
@@ -14,6 +15,7 @@ def health():
         db.session.rollback()
     except SQLAlchemyError:
         db.session.rollback()
+        metrics.record_database_unavailable()
         return {"detail": "Database unavailable"}, 503, {"Retry-After": "5"}
     return {"status": "ok"}
 

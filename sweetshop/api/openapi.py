@@ -1,8 +1,9 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
-from ..rules import (CATEGORY_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX, PASSWORD_MAX, PASSWORD_MIN,
-                     PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX, INITIAL_STOCK_MAX)
+from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
+                     PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
+                     INITIAL_STOCK_MAX, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
 
 
 def _ref(name):
@@ -29,6 +30,7 @@ ERRORS = {
     "403": _error("Not authorized (admins only)"),
     "404": _error("No such sweet on sale"),
     "413": _error("Request body too large"),
+    "415": _error("The body is not of the media type this operation takes"),
     "422": _error("Invalid input; `errors` names each field"),
     "429": _error("Too many attempts; see Retry-After"),
     "503": _error("Database unavailable; see Retry-After"),
@@ -42,8 +44,11 @@ def _errors(*codes):
 SECURED = [{"bearer": []}]
 SWEET_ID = {"name": "sweet_id", "in": "path", "required": True,
             "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
+USER_ID = {"name": "user_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}
 PAGING = [
-    {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    {"name": "skip", "in": "query",
+     "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0}},
     {"name": "limit", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
 ]
@@ -54,6 +59,15 @@ _CHAR = r"[^\u0000-\u001f\u007f-\u009f]"
 PLAIN_TEXT = rf"^{_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_CHAR}*$"
 NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": PLAIN_TEXT}
 CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX, "pattern": PLAIN_TEXT}
+UNIT = {"type": "string", "minLength": 1, "maxLength": UNIT_MAX, "pattern": PLAIN_TEXT}
+# Several lines: newlines and tabs allowed, other control characters not.
+DESCRIPTION = {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX,
+               "pattern": r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"}
+ALLERGEN_LIST = {"type": "array", "uniqueItems": True, "items": {"enum": list(ALLERGENS)}}
+CONTENT = {"description": DESCRIPTION, "unit": UNIT, "allergens": ALLERGEN_LIST}
+SORT = {"name": "sort", "in": "query",
+        "description": "name (any case), price, -price (dearest first) or newest; ties by id",
+        "schema": {"enum": list(SORTS)}}
 # Price filters are prices too: at most 2 decimals.
 PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": float(PRICE_BOUND_MAX), "multipleOf": 0.01}
 
@@ -67,11 +81,18 @@ SCHEMAS = {
         },
     },
     "Sweet": {
-        "type": "object", "required": ["id", "name", "category", "price", "quantity"],
+        "type": "object",
+        "required": ["id", "name", "category", "price", "quantity", "description", "unit", "allergens",
+                     "photo_url"],
         "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"},
             "category": {"type": "string"}, "price": {"type": "number"},
             "quantity": {"type": "integer", "minimum": 0},
+            "description": {"type": "string", "maxLength": DESCRIPTION_MAX},
+            "unit": {"type": "string", "description": "what the price buys, e.g. each, per 100 g"},
+            "allergens": {"type": "array", "items": {"enum": list(ALLERGENS)}},
+            "photo_url": {"type": ["string", "null"],
+                          "description": "/photos/<sha256>.webp; the thumbnail adds -thumb"},
         },
     },
     "SweetCreate": {
@@ -80,11 +101,12 @@ SCHEMAS = {
         "properties": {
             "name": NAME, "category": CATEGORY, "price": PRICE,
             "quantity": {"type": "integer", "minimum": 0, "maximum": INITIAL_STOCK_MAX},
+            **CONTENT, "unit": dict(UNIT, default=UNIT_DEFAULT),
         },
     },
     "SweetUpdate": {
         "type": "object", "additionalProperties": False,
-        "properties": {"name": NAME, "category": CATEGORY, "price": PRICE},
+        "properties": {"name": NAME, "category": CATEGORY, "price": PRICE, **CONTENT},
     },
     "User": {
         "type": "object", "required": ["id", "username", "full_name", "is_admin"],
@@ -116,6 +138,44 @@ SCHEMAS = {
             "access_token": {"type": "string"}, "token_type": {"const": "bearer"},
             "expires_in": {"type": "integer"},
         },
+    },
+    "SalesReport": {
+        "type": "object", "required": ["days", "top", "reorder"],
+        "properties": {
+            "days": {"type": "array", "items": {
+                "type": "object", "required": ["date", "units", "revenue"],
+                "properties": {"date": {"type": "string", "format": "date"}, "units": {"type": "integer"},
+                               "revenue": {"type": "number"}}}},
+            "top": {"type": "array", "maxItems": 10, "items": {
+                "type": "object", "required": ["sweet_id", "name", "units", "revenue"],
+                "properties": {"sweet_id": {"type": "integer"}, "name": {"type": "string"},
+                               "units": {"type": "integer"}, "revenue": {"type": "number"}}}},
+            "reorder": {"type": "array", "items": {
+                "type": "object", "required": ["sweet_id", "name", "quantity", "days_of_cover"],
+                "properties": {"sweet_id": {"type": "integer"}, "name": {"type": "string"},
+                               "quantity": {"type": "integer"},
+                               "days_of_cover": {"type": ["number", "null"]}}}},
+        },
+    },
+    "ImportResult": {
+        "type": "object", "required": ["created", "updated", "restocked_units", "applied"],
+        "properties": {"created": {"type": "integer"}, "updated": {"type": "integer"},
+                       "restocked_units": {"type": "integer"}, "applied": {"type": "boolean"}},
+    },
+    "ImportRejected": {
+        "type": "object", "required": ["detail", "rows"],
+        "properties": {
+            "detail": {"type": "string"},
+            "rows": {"type": "array", "items": {
+                "type": "object", "required": ["line", "field", "message"],
+                "properties": {"line": {"type": ["integer", "null"]},
+                               "field": {"enum": ["name", "category", "price", "quantity", None]},
+                               "message": {"type": "string"}}}},
+        },
+    },
+    "StockChanged": {
+        "type": "object", "required": ["detail", "quantity"],
+        "properties": {"detail": {"const": "Stock changed"}, "quantity": {"type": "integer"}},
     },
     "Purchase": {
         "type": "object",
@@ -222,7 +282,7 @@ PATHS = {
     }},
     "/api/sweets": {
         "get": {
-            "summary": "Sweets on sale, ordered by id", "parameters": PAGING,
+            "summary": "Sweets on sale, ordered by id or by `sort`", "parameters": [*PAGING, SORT],
             "responses": {"200": _ok("Sweets", SWEETS), **_errors("422")},
         },
         "post": {
@@ -239,7 +299,7 @@ PATHS = {
              "schema": {"type": "string", "maxLength": CATEGORY_MAX}},
             {"name": "min_price", "in": "query", "schema": PRICE_FILTER},
             {"name": "max_price", "in": "query", "schema": PRICE_FILTER},
-            *PAGING,
+            *PAGING, SORT,
         ],
         "responses": {"200": _ok("Matching sweets", SWEETS), **_errors("422")},
     }},
@@ -247,16 +307,36 @@ PATHS = {
         "parameters": [SWEET_ID],
         "get": {"summary": "One sweet on sale",
                 "responses": {"200": _ok("The sweet", SWEET), **_errors("404")}},
-        "put": {"summary": "Edit name, category or price (admin)", "security": SECURED,
+        "put": {"summary": "Edit any of name, category, price, description, unit, allergens (admin)",
+                "security": SECURED,
                 "requestBody": {"required": True, "content": _json(_ref("SweetUpdate"))},
                 "responses": {"200": _ok("The sweet", SWEET),
                               **_errors("401", "403", "404", "413", "422")}},
-        "patch": {"summary": "Edit name, category or price (admin)", "security": SECURED,
+        "patch": {"summary": "Edit any of name, category, price, description, unit, allergens (admin)",
+                  "security": SECURED,
                   "requestBody": {"required": True, "content": _json(_ref("SweetUpdate"))},
                   "responses": {"200": _ok("The sweet", SWEET),
                                 **_errors("401", "403", "404", "413", "422")}},
         "delete": {"summary": "Archive a sweet (admin)", "security": SECURED,
                    "responses": {"204": _ok("Archived"), **_errors("401", "403", "404")}},
+    },
+    "/api/sweets/{sweet_id}/photo": {
+        "parameters": [SWEET_ID],
+        "put": {"summary": "Set the sweet's photo: a JPEG, PNG or WebP as the whole body (admin)",
+                "description": "Decoded and re-encoded (metadata and trailing data dropped); the "
+                               "new photo gets a new URL and the old one's URL is 404.",
+                "security": SECURED,
+                "requestBody": {"required": True, "content": {
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in ("image/jpeg", "image/png", "image/webp")}},
+                "responses": {"200": _ok("The sweet with its new photo_url", SWEET),
+                              "413": _error("Larger than PHOTO_MAX_BYTES (5 MB)"),
+                              "422": _error("Not a JPEG, PNG or WebP image, damaged, or too many pixels"),
+                              **_errors("401", "403", "404")}},
+        "delete": {"summary": "Remove the sweet's photo (admin); its URL is 404 from then on",
+                   "security": SECURED,
+                   "responses": {"200": _ok("The sweet, photo_url null", SWEET),
+                                 **_errors("401", "403", "404")}},
     },
     "/api/sweets/{sweet_id}/purchase": {"post": {
         "summary": "Buy units of a sweet; at most once per Idempotency-Key",
@@ -329,6 +409,58 @@ PATHS = {
                       "404": _error("No such order (also another customer's)"),
                       "409": _error("Order already cancelled"), **_errors("401")},
     }},
+    "/api/sweets/{sweet_id}/count": {"post": {
+        "summary": "Record a stock count (admin): a compare-and-set against the stock the counter saw",
+        "security": SECURED, "parameters": [SWEET_ID],
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["counted", "seen"], "additionalProperties": False,
+            "properties": {"counted": {"type": "integer", "minimum": 0, "maximum": COUNT_MAX},
+                           "seen": {"type": "integer", "minimum": 0, "maximum": STOCK_MAX}},
+        })},
+        "responses": {"200": _ok("The sweet after the count", SWEET),
+                      "409": {"description": "The stock is no longer `seen`; nothing changed",
+                              "content": _json(_ref("StockChanged"))},
+                      **_errors("401", "403", "404", "413", "422")},
+    }},
+    "/api/sweets/import": {"post": {
+        "summary": "Import a CSV of name,category,price,quantity (admin): new sweets and restocks, "
+                   "all or nothing",
+        "security": SECURED,
+        "parameters": [{"name": "dry_run", "in": "query", "schema": {"enum": ["0", "1", "true", "false"]},
+                        "description": "1: check and report what would change; change nothing"}],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        "responses": {"200": _ok("Checked (and applied unless dry_run)", _ref("ImportResult")),
+                      "422": {"description": "Every bad line and field; nothing changed",
+                              "content": _json({"anyOf": [_ref("ImportRejected"), _ref("Error")]})},
+                      **_errors("401", "403", "413", "415")},
+    }},
+    "/api/reports/sales": {"get": {
+        "summary": "Units and revenue per shop day, top 10 sweets, reorder list (admin)",
+        "security": SECURED,
+        "parameters": [{"name": "days", "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30}}],
+        "responses": {"200": _ok("The report", _ref("SalesReport")), **_errors("401", "403", "422")},
+    }},
+    "/api/export/sweets.csv": {"get": {
+        "summary": "The catalogue with stock as CSV (admin; importable back)", "security": SECURED,
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403")},
+    }},
+    "/api/export/ledger.csv": {"get": {
+        "summary": "The stock ledger as CSV for a range of shop days (admin)", "security": SECURED,
+        "parameters": [{"name": name, "in": "query", "schema": {"type": "string", "format": "date"}}
+                       for name in ("since", "until")],
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/export/orders.csv": {"get": {
+        "summary": "Every order as CSV, one row per order line (admin)", "security": SECURED,
+        "responses": {"200": {"description": "CSV attachment, streamed",
+                              "content": {"text/csv": {"schema": {"type": "string"}}}},
+                      **_errors("401", "403")},
+    }},
     "/api/purchases": {"get": {
         "summary": "The caller's purchases, newest first (admins: all=1 for everyone's)",
         "security": SECURED,
@@ -336,6 +468,26 @@ PATHS = {
         "responses": {"200": _ok("Purchases", {"type": "array", "items": _ref("Purchase")}),
                       **_errors("401", "403", "422")},
     }},
+    "/api/users": {"get": {
+        "summary": "Every user, by username; q matches username or full name (admin)",
+        "security": SECURED,
+        "parameters": [{"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                       *PAGING],
+        "responses": {"200": _ok("Users", {"type": "array", "items": _ref("User")}),
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/users/{user_id}/admin": {
+        "parameters": [USER_ID],
+        "post": {"summary": "Make the user an admin (admin)", "security": SECURED,
+                 "responses": {"200": _ok("The user", _ref("User")),
+                               "404": _error("No such user"), **_errors("401", "403")}},
+        "delete": {"summary": "Revoke the user's admin rights (admin; never your own or the last admin's)",
+                   "security": SECURED,
+                   "responses": {"200": _ok("The user", _ref("User")),
+                                 "404": _error("No such user"),
+                                 "409": _error("Your own rights, or yours were revoked first"),
+                                 **_errors("401", "403")}},
+    },
     "/api/health": {"get": {
         "summary": "Liveness after a database round trip",
         "responses": {"200": _ok("Healthy", {"type": "object", "required": ["status"],

@@ -1,18 +1,19 @@
-"""API catalogue and stock: list, search, create, edit, archive, restore, purchase, restock."""
+"""API catalogue and stock: list, search, create, edit, archive, restore, photos, purchase, restock."""
 from flask import g, request, url_for
 
-from .. import catalog, inventory
+from .. import catalog, inventory, photos
 from ..errors import ValidationError
+from ..request_limits import allow_body
 from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_new_sweet,
                      clean_purchase_quantity, clean_restock_quantity, clean_sweet_changes)
 from .blueprint import bp
-from .http import auth_required, idempotency_key, json_body, paging, query_price, sweet_json
+from .http import auth_required, idempotency_key, json_body, paging, query_price, query_sort, sweet_json
 
 
 @bp.get("/sweets")
 def list_sweets():
     skip, limit = paging()
-    return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit)]
+    return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit, sort=query_sort())]
 
 
 def _search_text(name, max_length):
@@ -34,7 +35,7 @@ def search():
         raise ValidationError({"min_price": ["Must not be greater than max_price."]})
     found = catalog.search_sweets(
         name=_search_text("name", NAME_MAX), category=_search_text("category", CATEGORY_MAX),
-        min_price=min_price, max_price=max_price, skip=skip, limit=limit)
+        min_price=min_price, max_price=max_price, skip=skip, limit=limit, sort=query_sort())
     return [sweet_json(s) for s in found]
 
 
@@ -70,6 +71,20 @@ def archive_sweet(sweet_id):
 @auth_required(admin=True)
 def restore_sweet(sweet_id):
     return sweet_json(inventory.restore_sweet(sweet_id))
+
+
+@bp.put("/sweets/<id:sweet_id>/photo")
+@auth_required(admin=True)
+@allow_body("PHOTO_MAX_BYTES")
+def put_photo(sweet_id):
+    """The image is the whole body (any Content-Type: what it is, is decided by decoding it)."""
+    return sweet_json(photos.set_photo(sweet_id, request.get_data()))
+
+
+@bp.delete("/sweets/<id:sweet_id>/photo")
+@auth_required(admin=True)
+def delete_photo(sweet_id):
+    return sweet_json(photos.remove_photo(sweet_id))
 
 
 @bp.post("/sweets/<id:sweet_id>/purchase")

@@ -64,7 +64,7 @@ def _catalogue(args, add_forms=None, status=200):
     total = catalog.count_sweets(**filters)
     pages = max(1, -(-total // size))
     page = _page_number(args, pages)
-    sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, **filters)
+    sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, sort=form.order(), **filters)
     here = with_query(url_for(".index"), args, (*SearchForm.QUERY_PARAMETERS, "page"))
     add_forms = add_forms or {}
     for sweet in sweets:
@@ -81,6 +81,15 @@ def _catalogue(args, add_forms=None, status=200):
 @bp.get("/")
 def index():
     return _catalogue(request.args)
+
+
+@bp.get("/sweets/<id:sweet_id>")
+def sweet(sweet_id):
+    """A sweet's own page: photo, description, unit and allergens.
+
+    :raise 404: no such sweet on sale (archived ones too).
+    """
+    return render_template("shop/sweet.html", sweet=catalog.get_sweet(sweet_id))
 
 
 @bp.post("/basket/add/<id:sweet_id>")

@@ -10,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from .conftest import ADMIN, SCREENSHOTS, TEST_PASSWORD, shop_server
+from .test_photos import sweet_picture
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 WRITE_SCREENSHOTS = os.environ.get("SWEETSHOP_SCREENSHOTS") == "1"
@@ -33,6 +34,12 @@ def demo(tmp_path_factory, chromium):
         assert response.status_code == 200, response.text
         requests.post(f"{server.base}/api/sweets/{fudge}/purchase", headers=buyer, json={"quantity": 3},
                       timeout=30).raise_for_status()
+        for name, colour in (("Chocolate Truffle", (92, 52, 30)), ("Strawberry Bonbon", (222, 49, 99)),
+                             ("Fudge Square", (214, 170, 110))):
+            response = requests.put(f"{server.base}/api/sweets/{sweets[name]['id']}/photo",
+                                    headers=server.admin_headers, data=sweet_picture(colour), timeout=30)
+            assert response.status_code == 200, response.text
+        server.truffle = sweets["Chocolate Truffle"]["id"]
         items = [{"sweet_id": sweet["id"], "quantity": quantity}
                  for sweet, quantity in zip(list(sweets.values())[:3], (2, 1, 3))]
         response = requests.post(f"{server.base}/api/orders", headers=buyer, json={"items": items},
@@ -63,6 +70,10 @@ def visit(page, size, pictures, others, write):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for name, path in pictures.items():
             page.goto(path)
+            # A full-page picture includes what is below the fold: load the lazy thumbnails too.
+            page.evaluate("document.querySelectorAll('img[loading=lazy]')"
+                          ".forEach(img => img.loading = 'eager')")
+            page.wait_for_function("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
             page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
 
 
@@ -78,13 +89,17 @@ def tour(browser, demo, size, write):
             card.get_by_label("Quantity").fill(str(quantity))
             card.get_by_role("button", name="Add to basket").click()
             expect(page.locator(".flash-success")).to_be_visible()
-        visit(page, size, {"catalogue": "/", "basket": "/basket", "receipt": f"/orders/{demo.order}"},
+        visit(page, size, {"catalogue": "/", "sweet": f"/sweets/{demo.truffle}", "basket": "/basket",
+                           "receipt": f"/orders/{demo.order}"},
               ["/orders", "/register", "/no-such-page"], write)
+        page.goto("/")  # the last page visited may be the error page, which has no "Log out"
         page.get_by_role("button", name="Log out").click()
         log_in(page, ADMIN)
-        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}"},
-              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/sweets/new",
-               f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive"], write)
+        visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
+                           "report": "/admin/report?days=7"},
+              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/data", "/admin/sweets/new",
+               f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive", "/admin/users"],
+              write)
     finally:
         context.close()
 

@@ -1,7 +1,7 @@
 """users.session_version: the generation of a user's page sessions.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 07:30:00
 
 A page session names the user and the generation it was made in; logging out and changing the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
