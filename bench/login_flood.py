@@ -9,14 +9,19 @@ attempts over the limits are refused before any hashing. This scenario measures 
 3. ``flood, throttle off``: the same flood with ``SWEETSHOP_RATELIMIT_ENABLED=false`` (the cost
    the throttle saves).
 
-Each phase runs on a fresh gunicorn (4 sync workers, production settings and hashing) over a fresh
-database: PostgreSQL (``BENCH_POSTGRES_URL``, default postgresql://postgres@127.0.0.1:5432) or,
-with ``--sqlite``, a SQLite file. Throttle counters are in Redis (``BENCH_REDIS_URL``, default
-redis://127.0.0.1:6379/0) as production has them, or per worker (``memory://``) if it is not
-running, which lets each of the 4 workers allow its own count. Prints one line per phase and,
-with ``--json``, the numbers as JSON on stdout. Standalone:
+The servers are the production server of the live-server harness (``tests/harness.py``:
+granian, 4 workers, production hashing and the shipped limits), one with the throttle and one
+without, over one database; the phases alternate for ``--rounds`` rounds (quiet, on, off, quiet,
+...), and each phase's percentiles are over all its rounds' purchases. Throttle counters are in
+Redis (``BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0) as production has them, or per
+worker (``memory://``) if it is not running, which lets each of the 4 workers allow its own count.
 
-    .venv/bin/python bench/login_flood.py [--kind login|register] [--seconds 10] [--threads 8]
+``make bench`` runs it as its login-flood scenario (``measure``, on the bench's database).
+Standalone, on a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, default
+postgresql://postgres@127.0.0.1:5432) or with ``--sqlite`` a SQLite file; one line per phase on
+standard error and, with ``--json``, the numbers as JSON on standard output:
+
+    .venv/bin/python bench/login_flood.py [--kind login|register] [--seconds 20] [--threads 8] [--json]
 
 The functions ``buy_during`` and ``percentile`` are reused by tests/test_flood.py.
 """
@@ -25,23 +30,33 @@ import json
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [path for path in (str(ROOT), str(ROOT / "tests")) if path not in sys.path]
+
+from harness import LiveServer, migrated_database  # noqa: E402
+
+from sweetshop.config import Config  # noqa: E402
+
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "bench password 1"
+# As shipped: production hashing and limits (the harness raises the per-address limits and
+# cheapens hashing for the tests; a flood is measured against the real ones).
+PRODUCTION = {name: getattr(Config, name) for name in (
+    "PASSWORD_HASH_METHOD", "REGISTER_LIMIT_PER_ADDRESS", "LOGIN_ATTEMPT_LIMIT_PER_ADDRESS",
+    "LOGIN_FAILURE_LIMIT_PER_ACCOUNT_AND_ADDRESS", "LOGIN_ATTEMPT_LIMIT_PER_ACCOUNT")}
+PHASES = ("quiet", "flood, throttle on", "flood, throttle off")
 
 
 def percentile(values, fraction):
@@ -94,91 +109,10 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
     return latencies, statuses, flood_statuses
 
 
-# --- a throwaway server, for running this file on its own ------------------------------------
+# --- the scenario: servers of its own over a given database ---------------------------------
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def _database(sqlite):
-    if sqlite:
-        with tempfile.TemporaryDirectory() as directory:
-            yield f"sqlite:///{directory}/flood.sqlite"
-        return
-    import psycopg2
-    name = f"sweetshop_flood_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(f"{POSTGRES_URL}/postgres")
-    admin.autocommit = True
-    try:
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        yield f"{POSTGRES_URL}/{name}"
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@contextmanager
-def _server(url, **settings):
-    env = dict(os.environ, DATABASE_URL=url, SWEETSHOP_CONFIG="production",
-               SECRET_KEY=secrets.token_hex(16), SWEETSHOP_SESSION_COOKIE_SECURE="false",
-               SWEETSHOP_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    env.update({f"SWEETSHOP_{key}": str(value) for key, value in settings.items()})
-    flask = [sys.executable, "-m", "flask", "--app", "sweetshop"]
-    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*flask, "create-admin", "boss", "--password-stdin"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, input=PASSWORD + "\n", text=True)
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "4", "--bind",
-                                f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if requests.get(base + "/api/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _token(base, username, register=True):
-    if register:
-        requests.post(base + "/api/auth/register", json={"username": username, "password": PASSWORD},
-                      timeout=60).raise_for_status()
-    response = requests.post(base + "/api/auth/login", data={"username": username, "password": PASSWORD},
-                             timeout=60)
-    response.raise_for_status()
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-def phase(label, url, kind, seconds, threads, **settings):
-    with _server(url, **settings) as base:
-        admin = _token(base, "boss", register=False)
-        buyer = _token(base, f"buyer{secrets.token_hex(3)}")
-        victim = f"victim{secrets.token_hex(3)}"
-        _token(base, victim)
-        sweet = requests.post(base + "/api/sweets", headers=admin, timeout=60, json={
-            "name": f"Flood {secrets.token_hex(3)}", "category": "Bench", "price": 1,
-            "quantity": 10 ** 6}).json()
-        latencies, statuses, flood = buy_during(base, buyer, sweet["id"], seconds,
-                                                kind=kind, threads=threads, victim=victim)
-    result = {"phase": label, "purchases": len(latencies), "purchase_statuses": dict(statuses),
-              "p50_ms": round(percentile(latencies, 0.5), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
-              "flood_requests": sum(flood.values()), "flood_statuses": dict(flood)}
-    print(f"{label:24} purchases {result['purchases']:5}  p50 {result['p50_ms']:7.1f} ms  "
-          f"p95 {result['p95_ms']:7.1f} ms  flood {result['flood_statuses']}", file=sys.stderr, flush=True)
-    return result
-
-
-def _storage():
+def storage():
+    """Where the servers keep their throttle counters: Redis if it answers, else per worker."""
     try:
         import redis
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
@@ -187,31 +121,71 @@ def _storage():
     return REDIS_URL
 
 
+def _server(url, counters, throttle):
+    return LiveServer(url, workers=4, startup_seconds=60, RATELIMIT_ENABLED=throttle,
+                      RATELIMIT_STORAGE_URI=counters, RATELIMIT_KEY_PREFIX=f"bench-{secrets.token_hex(4)}",
+                      **PRODUCTION)
+
+
+def _summary(label, latencies, statuses, flood, rounds):
+    every = [latency for run in latencies for latency in run]
+    return {"phase": label, "purchases": len(every), "purchase_statuses": dict(statuses),
+            "p50_ms": round(percentile(every, 0.5), 1), "p95_ms": round(percentile(every, 0.95), 1),
+            "each_p95_ms": [round(percentile(run, 0.95), 1) for run in latencies if run],
+            "flood_requests": sum(flood.values()), "flood_statuses": dict(flood), "rounds": rounds}
+
+
+def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None):
+    """The three phases over the migrated database ``url``, alternating for ``rounds`` rounds of
+    ``seconds`` each; a dict of the settings and ``phases`` (one summary per phase)."""
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    counters = storage()
+    with ExitStack() as stack:
+        on = stack.enter_context(_server(url, counters, throttle=True))
+        off = stack.enter_context(_server(url, counters, throttle=False))
+        admin = on.token(f"boss{secrets.token_hex(3)}", PASSWORD, admin=True)
+        buyer = on.token(f"buyer{secrets.token_hex(3)}", PASSWORD)
+        victim = f"victim{secrets.token_hex(3)}"
+        on.token(victim, PASSWORD)
+        response = requests.post(on.base + "/api/sweets", headers=admin, timeout=60, json={
+            "name": f"Flood {secrets.token_hex(3)}", "category": "Bench", "price": 1, "quantity": 10 ** 6})
+        response.raise_for_status()
+        sweet = response.json()["id"]
+        runs = {label: ([], Counter(), Counter()) for label in PHASES}
+        for r in range(rounds):
+            for label, server, flood_kind in zip(PHASES, (on, on, off), (None, kind, kind)):
+                latencies, statuses, flood = buy_during(server.base, buyer, sweet, seconds, kind=flood_kind,
+                                                        threads=threads, victim=victim)
+                runs[label][0].append(latencies)
+                runs[label][1].update(statuses)
+                runs[label][2].update(flood)
+                log(f"  login flood round {r + 1} {label:20} purchases {len(latencies):5}  "
+                    f"p50 {percentile(latencies, 0.5):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms  "
+                    f"purchases {dict(statuses)}  flood {dict(flood)}")
+    return {"kind": kind, "threads": threads, "seconds": seconds, "rounds": rounds, "storage": counters,
+            "workers": 4, "phases": [_summary(label, *runs[label], rounds) for label in PHASES]}
+
+
 def main():
     # Stopped with SIGTERM (a timeout, make), still stop the servers and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kind", choices=("login", "register"), default="login")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
     args = parser.parse_args()
-    storage = _storage()
-    print(f"{args.kind} flood, {args.threads} threads, {args.seconds} s a phase, counters in {storage}",
+    print(f"{args.kind} flood, {args.threads} threads, {args.seconds} s a phase, {args.rounds} round(s)",
           file=sys.stderr, flush=True)
-    results = []
-    for label, kind, settings in [("quiet", None, {}),
-                                  ("flood, throttle on", args.kind, {}),
-                                  ("flood, throttle off", args.kind, {"RATELIMIT_ENABLED": "false"})]:
-        with _database(args.sqlite) as url:
-            results.append(phase(label, url, kind, args.seconds, args.threads,
-                                 RATELIMIT_STORAGE_URI=storage,
-                                 RATELIMIT_KEY_PREFIX=f"bench-{secrets.token_hex(4)}", **settings))
+    with tempfile.TemporaryDirectory() as directory, \
+            migrated_database("sqlite" if args.sqlite else "postgresql", directory, server=POSTGRES_URL,
+                              prefix="sweetshop_flood") as url:
+        results = measure(url, args.kind, args.seconds, args.threads, args.rounds)
+    results["database"] = "sqlite" if args.sqlite else "postgresql"
     if args.json:
-        print(json.dumps({"kind": args.kind, "threads": args.threads, "seconds": args.seconds,
-                          "database": "sqlite" if args.sqlite else "postgresql", "storage": storage,
-                          "phases": results}, indent=2))
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

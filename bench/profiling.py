@@ -18,7 +18,7 @@ from scenarios import SWEETSHOP
 
 def profile(shop, plan):
     """The live profile (wall and CPU time of one worker) and the in-process Python CPU per
-    request; None when py-spy may not sample (it needs ptrace permission)."""
+    request; None when py-spy is missing or may not sample (it needs ptrace permission)."""
     wall = _stacks(shop, plan.profile_seconds, idle=True)
     cpu = wall and _stacks(shop, plan.profile_seconds, idle=False)
     if not cpu:
@@ -36,6 +36,10 @@ def _stacks(shop, seconds, idle):
     was running Python (its CPU time).
     """
     pid = shop.server(SWEETSHOP).worker_pids()[0]
+    if not (Path(sys.executable).parent / "py-spy").exists():
+        # make bench installs it (the "bench" extra); a bare bench/run.py may lack it.
+        log("  py-spy is not installed: no profile (pip install -e '.[bench]')")
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "stacks.txt"
         args = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "250", "--format", "raw",

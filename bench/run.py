@@ -38,9 +38,11 @@ LEVERS = {"POOL_PRE_PING": True, "LOG_LEVEL": "INFO", "RATELIMIT_ENABLED": True}
 
 
 def lever_values():
-    """Each lever as the servers get it: SWEETSHOP_<NAME> from the environment, else the default."""
+    """Each lever as the servers get it: the bench's own server settings, else SWEETSHOP_<NAME>
+    from the environment, else the default."""
     from sweetshop.config import CONFIGS
-    values = {name: os.environ.get(f"SWEETSHOP_{name}", getattr(CONFIGS["production"], name, default))
+    values = {name: common.SERVER_SETTINGS.get(name, os.environ.get(
+              f"SWEETSHOP_{name}", getattr(CONFIGS["production"], name, default)))
               for name, default in LEVERS.items()}
     return {name: value if isinstance(value, str) else json.dumps(value) for name, value in values.items()}
 

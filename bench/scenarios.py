@@ -68,15 +68,17 @@ def ab_variant(settings):
 
 
 def start_servers(stack, url, variants, workers, threads):
-    """One server per distinct app and settings among ``variants``, stopped when ``stack`` closes."""
+    """One server per distinct app and settings among ``variants``, stopped when ``stack`` closes;
+    each with ``common.SERVER_SETTINGS`` under the variant's own settings."""
     servers = {}
     for variant in variants:
         if variant.app is not None and variant.server_key not in servers:
+            settings = {**common.SERVER_SETTINGS, **dict(variant.settings)}
             server = LiveServer(url, workers, app=variant.app, threads=threads, startup_seconds=60,
-                                **dict(variant.settings))
+                                **settings)
             stack.enter_context(server)
             settings = [f"SWEETSHOP_{name}={json.dumps(value) if isinstance(value, bool) else value}"
-                        for name, value in variant.settings]
+                        for name, value in settings.items()]
             settings += [f"{name}={value}" for name, value in
                          server_environment(server.port, workers, threads).items()]
             common.record(f"server {variant.server_key} {workers}x{threads}", [*settings, *server.command()],
@@ -318,25 +320,18 @@ def orders(shop, plan):
             "consistent": all(run["consistent"] for run in runs)}
 
 
-# --- 6. Login flood: the integrator wires the security work's bench/login_flood.py here ------
+# --- 6. Login flood (issue 11): the security work's bench/login_flood.py ---------------------
+
+FLOOD_THREADS = 8
+
 
 def login_flood(shop, plan):
-    """HOOK for the login-flood scenario (issue: login throttling under a flood).
-
-    ``bench/login_flood.py`` is written by the security work, not here. To wire it, make this
-    function call it with ``shop`` (``shop.server(SWEETSHOP)`` is the running Sweetshop,
-    ``shop.db`` the database, ``shop.token`` a customer's token) and ``plan`` (``plan.seconds``,
-    ``plan.rounds``, ``plan.quick``), and return ``{"markdown": "<its report section>"}``:
-    bench/report.md.j2 prints that under "Login flood". Until then it reports itself skipped.
-
-    As the security work wrote it, the script runs standalone with ``--json --seconds N`` (three
-    phases on servers of its own, results in ``phases``), so wiring may be as small as running it
-    with ``common.run`` and turning ``phases`` into a table; its own server and database helpers
-    could then move to tests/harness.py like the rest of the bench's.
+    """A bystander's purchase latency quiet, during a login flood with the throttle on, and with
+    it off: ``bench/login_flood.py``'s ``measure`` on this run's database, with servers of its
+    own (the throttle and production hashing are on there, unlike on every other server here).
     """
-    if not (BENCH / "login_flood.py").exists():
-        return {"skipped": "bench/login_flood.py is not in this build"}
-    return {"skipped": "bench/login_flood.py exists but is not wired in bench/scenarios.py:login_flood yet"}
+    import login_flood as flood
+    return flood.measure(shop.db.url, "login", plan.seconds, FLOOD_THREADS, plan.rounds, log=log)
 
 
 # --- 7. Catalogue at scale --------------------------------------------------------------------

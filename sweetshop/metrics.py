@@ -24,16 +24,31 @@ that does not exist, so a scanner learns nothing.
 """
 import hmac
 import os
+import threading
 import time
-from functools import cache
 from types import SimpleNamespace
 
 from flask import abort, current_app, g, request
 
 
-@cache
+_made = None
+# A worker's threads (WEB_THREADS) may count their first requests at the same moment. Made twice,
+# the metrics would be registered twice and the second registration would raise: a 500 for a
+# request whose sale is already committed. functools.cache does not hold other callers back.
+_making = threading.Lock()
+
+
 def _metrics():
     """The metric objects, made once per process at first use (see the module's docstring)."""
+    global _made
+    if _made is None:
+        with _making:
+            if _made is None:
+                _made = _make_metrics()
+    return _made
+
+
+def _make_metrics():
     from prometheus_client import Counter, Histogram
 
     return SimpleNamespace(

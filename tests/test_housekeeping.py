@@ -134,3 +134,29 @@ def test_the_server_prepares_the_metrics_directory_before_prometheus_client_is_i
                           text=True, timeout=60)
     assert kept.returncode == 0, kept.stderr
     assert kept.stdout.split(" ", 2)[1:] == ["False", "['notes.txt']\n"]
+
+
+def test_a_workers_threads_counting_their_first_requests_at_once_all_succeed():
+    """With WEB_THREADS > 1 a worker's threads may make the metrics at the same moment; made twice,
+    they would be registered twice and the second registration would raise (the bench's network
+    scenario answered committed sales 500 that way). A fresh process: the metrics are per process."""
+    script = (
+        "import threading\n"
+        "from sweetshop import metrics\n"
+        "start, errors = threading.Barrier(8), []\n"
+        "def count():\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        metrics.record_units_sold(1)\n"
+        "    except Exception as error:\n"
+        "        errors.append(repr(error))\n"
+        "threads = [threading.Thread(target=count) for _ in range(8)]\n"
+        "[thread.start() for thread in threads]\n"
+        "[thread.join() for thread in threads]\n"
+        "print(len(errors), metrics._metrics().units_sold._value.get(), errors[:1])\n")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 2)[:2] == ["0", "8.0"], result.stdout
