@@ -76,6 +76,20 @@ def app(backend, tmp_path, request):
 
 
 @pytest.fixture
+def ctx(app):
+    """An application context for domain tests that call the modules directly."""
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def buyer(ctx):
+    """A registered customer's id (the domain does not apply the password policy)."""
+    from sweetshop import accounts
+    return accounts.register("buyer", "password1").id
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -4,23 +4,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from sweetshop import accounts, catalog, inventory
+from sweetshop import catalog, inventory
 from sweetshop.errors import (IdempotencyKeyReusedError, OutOfStockError, StockLimitError,
                               SweetNotFoundError)
 from sweetshop.extensions import db
 from sweetshop.models import StockMovement, Sweet
 from sweetshop.rules import STOCK_MAX
-
-
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
-@pytest.fixture
-def buyer(ctx):
-    return accounts.register("buyer", "password1").id
 
 
 def quantity(sweet_id):

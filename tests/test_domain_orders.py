@@ -16,17 +16,6 @@ from sweetshop.orders import count_orders, get_order, list_orders
 from sweetshop.rules import clean_new_order, clean_order_items
 
 
-@pytest.fixture
-def ctx(app):
-    with app.app_context():
-        yield
-
-
-@pytest.fixture
-def buyer(ctx):
-    return accounts.register("buyer", "password1").id
-
-
 def new_sweet(name, quantity=10, price="2.50"):
     return inventory.create_sweet(name, "C", Decimal(price), quantity).id
 

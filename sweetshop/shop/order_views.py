@@ -63,6 +63,7 @@ def my_orders():
     # but they are the customer's history too: the latest are listed under the first page.
     singles = catalog.single_purchases(current_user.id) if page == 1 else []
     return render_template("shop/orders.html", orders=shown, total=total, page=page, pages=pages,
+                           page_url=lambda number: url_for(".my_orders", page=number),
                            singles=singles, cancel=ConfirmForm(formdata=None, next=here))
 
 
