@@ -10,6 +10,7 @@ in bench/scenarios.py, the report's layout in bench/report.md.j2.
     .venv/bin/python bench/run.py --quick         # a smoke run (about 5 minutes): bench/results/
     .venv/bin/python bench/run.py --quick --only network,orders
     .venv/bin/python bench/run.py --ab POOL_PRE_PING=false   # adds an A/B variant of Sweetshop
+    .venv/bin/python bench/run.py --ab-revision 1a2b3c4        # ... and one of an older revision
 
 BENCH_QUICK=1 is the same as --quick; BENCH_AB="NAME=value;NAME=value" the same as --ab.
 """
@@ -20,9 +21,11 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import common
 import report
@@ -65,6 +68,20 @@ def parse_ab(text):
     return settings
 
 
+@contextmanager
+def checkout(revision):
+    """A temporary work tree of ``revision`` (a detached git worktree), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="sweetshop-ab-") as tmp:
+        path = Path(tmp) / "tree"
+        result = run(["git", "-C", str(common.ROOT), "worktree", "add", "--detach", str(path), revision], 120)
+        if result.returncode != 0:
+            sys.exit(f"--ab-revision {revision}: {result.stderr.strip()}")
+        try:
+            yield path
+        finally:
+            run(["git", "-C", str(common.ROOT), "worktree", "remove", "--force", str(path)], 120)
+
+
 def arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -78,6 +95,9 @@ def arguments():
                         default=[parse_ab(text) for text in os.environ.get("BENCH_AB", "").split(";")
                                  if text],
                         help="an A/B variant of Sweetshop with these settings (hot row and network)")
+    parser.add_argument("--ab-revision", action="append", metavar="REV", default=[],
+                        help="an A/B variant of Sweetshop as it was at git revision REV, served from "
+                             "a temporary checkout of it (hot row and network; same database schema)")
     args = parser.parse_args()
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
@@ -104,6 +124,8 @@ def main():
     only = set(args.only)
     results = {}
     with ExitStack() as stack:
+        ab += [scenarios.revision_variant(revision, stack.enter_context(checkout(revision)))
+               for revision in args.ab_revision]
         url = stack.enter_context(migrated_database("postgresql", None, server=common.POSTGRES_URL,
                                                     prefix="sweetshop_bench"))
         db = common.Database(url)

@@ -35,16 +35,17 @@ BUYER = "bench"
 @dataclass(frozen=True)
 class Variant:
     """One way of selling: the WSGI app that serves it (None: pgbench), its path, and for an
-    A/B variant of Sweetshop the settings its server runs with."""
+    A/B variant of Sweetshop the settings its server runs with or the checkout it serves."""
     name: str
     app: str | None
     path: str = PURCHASE
     ledger: bool = True           # writes a ledger row per sale
     settings: tuple = ()          # ((NAME, value), ...): SWEETSHOP_<NAME> for its server
+    source: Path = common.ROOT    # the code served: this checkout, or an older revision's
 
     @property
     def server_key(self):
-        return (self.app, self.settings)
+        return (self.app, self.settings, self.source)
 
     @property
     def is_shop(self):
@@ -67,6 +68,12 @@ def ab_variant(settings):
     return Variant(f"Sweetshop, {label}", SHOP_APP, settings=tuple(settings.items()))
 
 
+def revision_variant(revision, source):
+    """Sweetshop as it was at ``revision``, served from ``source`` (a checkout of it), for a
+    same-run A/B of a change in the code."""
+    return Variant(f"Sweetshop at {revision}", SHOP_APP, source=source)
+
+
 def start_servers(stack, url, variants, workers, threads):
     """One server per distinct app and settings among ``variants``, stopped when ``stack`` closes;
     each with ``common.SERVER_SETTINGS`` under the variant's own settings."""
@@ -75,7 +82,7 @@ def start_servers(stack, url, variants, workers, threads):
         if variant.app is not None and variant.server_key not in servers:
             settings = {**common.SERVER_SETTINGS, **dict(variant.settings)}
             server = LiveServer(url, workers, app=variant.app, threads=threads, startup_seconds=60,
-                                **settings)
+                                source=variant.source, **settings)
             stack.enter_context(server)
             settings = [f"SWEETSHOP_{name}={json.dumps(value) if isinstance(value, bool) else value}"
                         for name, value in settings.items()]

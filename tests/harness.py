@@ -130,13 +130,15 @@ def server_environment(port, workers, threads=1):
 class LiveServer:
     """The production server with several workers serving ``app`` on a free port of 127.0.0.1.
 
-    ``settings`` become the server's SWEETSHOP_<NAME> environment. Stop it with ``stop()``,
-    or use it as a context manager (which also deletes its log file).
+    ``settings`` become the server's SWEETSHOP_<NAME> environment. ``source`` is the checkout
+    whose code it serves (the bench's A/B of an older revision); by default this one. Stop it
+    with ``stop()``, or use it as a context manager (which also deletes its log file).
     """
 
     startup_seconds = 30
 
-    def __init__(self, url, workers=4, *, app=SHOP, threads=1, startup_seconds=None, **settings):
+    def __init__(self, url, workers=4, *, app=SHOP, threads=1, startup_seconds=None, source=ROOT,
+                 **settings):
         self.env = server_env(url, **settings)
         self.app, self.workers, self.threads = app, workers, threads
         self.port = free_port()
@@ -147,7 +149,8 @@ class LiveServer:
         self.log = tempfile.NamedTemporaryFile(prefix="sweetshop-server-", suffix=".log", delete=False)
         self._log_offset = 0
         self.process = subprocess.Popen(
-            self.command(), cwd=ROOT, env={**self.env, **server_environment(self.port, workers, threads)},
+            # ``python -m`` puts its working directory first on sys.path: ``source``'s code runs.
+            self.command(), cwd=source, env={**self.env, **server_environment(self.port, workers, threads)},
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_up(self.startup_seconds)
 
