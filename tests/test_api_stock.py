@@ -63,6 +63,43 @@ def test_purchase_needs_a_login_and_a_real_sweet(client, api):
     assert buy(client, {"id": 999}, api.user("bob")).json == {"detail": "Sweet not found"}
 
 
+def _statements_and_modes(app):
+    """A list that gathers (first word of each statement, whether its DBAPI connection was in
+    autocommit) for the rest of the test."""
+    from sqlalchemy import event
+
+    from sweetshop.extensions import db
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        autocommit = getattr(conn.connection.dbapi_connection, "autocommit", False)
+        seen.append((statement.split()[0], autocommit is True))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_a_purchase_on_postgresql_is_one_statement_that_commits_itself(app, client, api, backend, key):
+    """inventory.commit_each_statement: on PostgreSQL the sale is one statement outside any
+    transaction (its row lock ends with it), and the pooled connection goes back to transactions
+    for the next request; SQLite's sale is two statements in a transaction."""
+    sweet, bob = api.sweet(quantity=3), api.user("bob")
+    seen = _statements_and_modes(app)
+    assert buy(client, sweet, bob, key=key).status_code == 200
+    purchase = list(seen)
+    seen.clear()
+    assert restock(client, sweet, api.admin, 5).status_code == 200
+    writes = [word for word, _ in purchase if word in ("WITH", "UPDATE", "INSERT")]
+    if backend == "postgresql":
+        assert writes == ["WITH"] and all(autocommit for _, autocommit in purchase)
+    else:
+        assert writes == ["UPDATE", "INSERT"]
+    assert [word for word, _ in seen if word in ("UPDATE", "INSERT")] == ["UPDATE", "INSERT"]
+    assert not any(autocommit for _, autocommit in seen)
+    assert stock_and_ledger(app, sweet["id"]) == (7, 7, 3)
+
+
 # --- restock -----------------------------------------------------------------------------
 
 def test_restock_adds_to_the_stock_and_the_ledger(app, client, api):
