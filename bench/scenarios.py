@@ -208,7 +208,7 @@ def spread(shop, plan):
 
 
 def sweep(shop, plan):
-    return {c: rounds_of(shop, f"sweep c={c}", VARIANTS, c, plan.sweep_seconds, plan.rounds)
+    return {c: rounds_of(shop, f"sweep c={c}", VARIANTS, c, plan.sweep_seconds, plan.sweep_rounds)
             for c in plan.sweep}
 
 
