@@ -141,7 +141,8 @@ def write(results, complete):
     env.globals.update(ledger_note=_ledger_note, short=_short, SWEETSHOP=SWEETSHOP.name, BARE=BARE.name,
                        FOR_UPDATE=FOR_UPDATE.name, LEAN=LEAN.name, PGBENCH=PGBENCH.name)
     context = {key: results.get(key) for key in
-               ("hot", "spread", "sweep", "network", "orders", "login_flood", "catalogue", "profile")}
+               ("hot", "spread", "sweep", "network", "orders", "login_flood", "catalogue", "profile",
+                "instructions")}
     context.update(
         started=f"{results['started']:%Y-%m-%d %H:%M}", plan=results["plan"],
         machine=machine(results["load"]),

@@ -28,13 +28,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import common
+import instructions
 import report
 import scenarios
 from common import FULL, QUICK, log, run
 from harness import migrated_database, postgres_error
 from profiling import profile
 
-SCENARIOS = ("hot", "spread", "sweep", "network", "orders", "login_flood", "profile", "catalogue")
+SCENARIOS = ("hot", "spread", "sweep", "network", "orders", "login_flood", "profile", "instructions",
+             "catalogue")
 # Settings that are candidate speed levers: the report says how each was set in the run. Add a
 # lever here when adding one, so that every A/B shows what else was on.
 LEVERS = {"POOL_PRE_PING": True, "LOG_LEVEL": "INFO", "RATELIMIT_ENABLED": True}
@@ -80,6 +82,14 @@ def checkout(revision):
             yield path
         finally:
             run(["git", "-C", str(common.ROOT), "worktree", "remove", "--force", str(path)], 120)
+
+
+def count_instructions(url, token, ab, plan):
+    if not instructions.available():
+        return {"skipped": "valgrind is not installed (Debian: apt-get install valgrind)"}
+    variants = (scenarios.SWEETSHOP, scenarios.BARE, scenarios.FOR_UPDATE, scenarios.LEAN, *ab)
+    count = instructions.COUNT // 4 if plan.quick else instructions.COUNT
+    return {"count": count, "counts": instructions.measure(url, token, variants, count)}
 
 
 def arguments():
@@ -142,6 +152,7 @@ def main():
                  ("orders", lambda: scenarios.orders(shop, plan)),
                  ("login_flood", lambda: scenarios.login_flood(shop, plan)),
                  ("profile", lambda: profile(shop, plan)),
+                 ("instructions", lambda: count_instructions(url, token, ab, plan)),
                  ("catalogue", lambda: scenarios.catalogue(shop, plan))]  # last: it drops indexes
         for name, step in steps:
             if name in only:
