@@ -258,9 +258,10 @@ _SALE = (update(sweets)
          .returning(*SWEET_COLUMNS))
 
 # The sale locks the row until the commit, so on PostgreSQL its ledger row is written by
-# the same statement (a data-modifying WITH): one round trip less while other buyers wait
-# for the row. SQLite has no UPDATE inside WITH, and there one writer holds the whole
-# database anyway, so it runs _SALE and then the INSERT.
+# the same statement (a data-modifying WITH), which then commits itself: the purchase
+# request runs outside a transaction (commit_each_statement), and no round trip is made
+# while other buyers wait for the row. SQLite has no UPDATE inside WITH, and there one
+# writer holds the whole database anyway, so it runs _SALE and then the INSERT.
 _sold = _SALE.cte("sold")
 _SALE_WITH_LEDGER_ROW = select(_sold).add_cte(insert(movements).from_select(
     ["sweet_id", "kind", "change", "balance", "user_id", "unit_price", "idempotency_key", "created_at"],
