@@ -6,7 +6,7 @@ created here and dropped at the end: Sweetshop and the benchmark-only references
 pgbench for the database's own ceiling, bench/netdelay.py as the network. The scenarios are
 in bench/scenarios.py, the report's layout in bench/report.md.j2.
 
-    .venv/bin/python bench/run.py                 # the full run (about 17 minutes): docs/BENCHMARKS.md
+    .venv/bin/python bench/run.py                 # the full run (about 25 minutes): docs/BENCHMARKS.md
     .venv/bin/python bench/run.py --quick         # a smoke run (about 5 minutes): bench/results/
     .venv/bin/python bench/run.py --quick --only network,orders
     .venv/bin/python bench/run.py --ab POOL_PRE_PING=false   # adds an A/B variant of Sweetshop
