@@ -104,10 +104,11 @@ def arguments():
     parser.add_argument("--ab", type=parse_ab, action="append", metavar="NAME=value[+NAME=value]",
                         default=[parse_ab(text) for text in os.environ.get("BENCH_AB", "").split(";")
                                  if text],
-                        help="an A/B variant of Sweetshop with these settings (hot row and network)")
+                        help="an A/B variant of Sweetshop with these settings "
+                             "(hot row, network, instructions)")
     parser.add_argument("--ab-revision", action="append", metavar="REV", default=[],
-                        help="an A/B variant of Sweetshop as it was at git revision REV, served from "
-                             "a temporary checkout of it (hot row and network; same database schema)")
+                        help="an A/B variant of Sweetshop as it was at git revision REV, served from a "
+                             "temporary checkout of it (hot row, network, instructions; same schema)")
     args = parser.parse_args()
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:

@@ -75,7 +75,7 @@ def revision_variant(revision, source):
 
 
 def start_servers(stack, url, variants, workers, threads):
-    """One server per distinct app and settings among ``variants``, stopped when ``stack`` closes;
+    """One server per distinct app, settings and source among ``variants``, stopped when ``stack`` closes;
     each with ``common.SERVER_SETTINGS`` under the variant's own settings."""
     servers = {}
     for variant in variants:

@@ -183,9 +183,10 @@ def commit_each_statement():
     statement on its way only reads.
 
     The row lock then ends with the sale statement, on the server: no COMMIT round trip is
-    made while other buyers wait for the row (across a network, most of the time it is held),
-    and BEGIN and COMMIT cost no round trips at all. SQLite needs two statements for a sale,
-    so it keeps its transaction.
+    made while other buyers wait for the row (across a network, that round trip was most of
+    the time it was held). psycopg2 sends a SET when the connection enters and leaves this
+    mode, but both lie outside the lock. SQLite needs two statements for a sale, so it keeps
+    its transaction.
     """
     if db.engine.dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
