@@ -10,8 +10,9 @@ import logging
 
 from datetime import timedelta
 
-from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.pool import Pool
 
 from . import metrics
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
@@ -184,12 +185,24 @@ def commit_each_statement():
 
     The row lock then ends with the sale statement, on the server: no COMMIT round trip is
     made while other buyers wait for the row (across a network, that round trip was most of
-    the time it was held). psycopg2 sends a SET when the connection enters and leaves this
-    mode, but both lie outside the lock. SQLite needs two statements for a sale, so it keeps
-    its transaction.
+    the time it was held). SQLite needs two statements for a sale, so it keeps its transaction.
+
+    It switches psycopg2's own ``autocommit``, which costs no round trip either way, and
+    ``_back_to_transactions`` switches it back when the connection returns to the pool.
+    SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET`` on the way back, and if
+    the database died just after the sale, that ``SET`` failed outside SQLAlchemy's error
+    handling: a sale already committed was answered 500.
     """
     if db.engine.dialect.name == "postgresql":
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        db.session.connection().connection.dbapi_connection.autocommit = True
+
+
+@event.listens_for(Pool, "checkin")
+def _back_to_transactions(dbapi_connection, connection_record):
+    """Every connection goes back to the pool in transaction mode (see commit_each_statement).
+    Client-side only in psycopg2, so it cannot fail on a connection whose server has gone."""
+    if getattr(dbapi_connection, "autocommit", None) is True and not dbapi_connection.closed:
+        dbapi_connection.autocommit = False
 
 
 def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):

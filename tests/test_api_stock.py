@@ -100,6 +100,35 @@ def test_a_purchase_on_postgresql_is_one_statement_that_commits_itself(app, clie
     assert stock_and_ledger(app, sweet["id"]) == (7, 7, 3)
 
 
+def test_a_sale_committed_by_its_own_statement_is_answered_200_when_the_database_dies_after_it(
+        app, client, api, backend):
+    """The connection goes back to the pool without a round trip: the database dying just after
+    the sale (here: its backend killed) cannot turn a committed sale into an error."""
+    if backend != "postgresql":
+        pytest.skip("only PostgreSQL's sale commits by its own statement")
+    from sqlalchemy import event, text
+
+    from sweetshop.extensions import db
+    sweet, bob = api.sweet(quantity=10), api.user("bob")
+    # Some sales first, so that the pool's connections have all been in and out of the mode once.
+    assert [buy(client, sweet, bob).status_code for _ in range(3)] == [200] * 3
+
+    def kill_after_sale(conn, cursor, statement, *args):
+        if statement.startswith("WITH"):
+            with db.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"),
+                              {"pid": cursor.connection.get_backend_pid()})
+                other.commit()
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", kill_after_sale)
+    response = buy(client, sweet, bob)
+    with app.app_context():
+        event.remove(db.engine, "after_cursor_execute", kill_after_sale)
+    assert response.status_code == 200 and response.json["quantity"] == 6
+    assert stock_and_ledger(app, sweet["id"]) == (6, 6, 5)
+    assert buy(client, sweet, bob).status_code == 200  # the pool replaced the dead connection
+
+
 # --- restock -----------------------------------------------------------------------------
 
 def test_restock_adds_to_the_stock_and_the_ledger(app, client, api):
