@@ -176,6 +176,11 @@ def archive_sweet(sweet_id):
     db.session.commit()
 
 
+def _on_postgresql():
+    """Whether the shop's database is PostgreSQL (else SQLite): the purchase differs there."""
+    return db.engine.dialect.name == "postgresql"
+
+
 def commit_each_statement():
     """On PostgreSQL, run this request's statements outside any transaction, each one
     committing itself. Call it before the request's first query; only a purchase request
@@ -193,7 +198,7 @@ def commit_each_statement():
     the database died just after the sale, that ``SET`` failed outside SQLAlchemy's error
     handling: a sale already committed was answered 500.
     """
-    if db.engine.dialect.name == "postgresql":
+    if _on_postgresql():
         db.session.connection().connection.dbapi_connection.autocommit = True
 
 
@@ -251,7 +256,7 @@ def _sell(sweet_id, user_id, quantity, idempotency_key, now):
     :raise IntegrityError: the user already made a purchase with this key.
     """
     params = {"sweet_id": sweet_id, "units": quantity, "now": now}
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not _on_postgresql():
         sold = db.session.execute(_SALE, params).one_or_none()
         if sold is not None:
             _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
@@ -314,7 +319,7 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()
-    if db.session.get_bind().dialect.name == "sqlite":
+    if not _on_postgresql():
         # End the read before any write: on SQLite a read-then-write transaction can fail
         # at once with "database is locked" instead of waiting its turn. (On PostgreSQL the
         # rollback would end commit_each_statement's mode and cost a round trip.)
