@@ -10,11 +10,14 @@ RUN_PORT ?= 5000
 
 .PHONY: install install-test run serve test lint bench screenshots clean
 
-# What serving needs, and nothing else (the stamp files say what is installed).
+# What serving needs, and nothing else (the stamp files say what is installed). The checkout is
+# what is deployed: the .pth file puts it on the environment's path, so the top-level `config`
+# (settings) and `migrations/` are found from any working directory, as the package is.
 $(VENV)/.serving: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(PIP_INSTALL) -e .
+	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/sweetshop-checkout.pth"
 	touch $@
 
 # The test tools on top.
@@ -40,11 +43,11 @@ serve: install
 	exec $(BIN)/python -m sweetshop.serve
 
 test: install-test
-	$(BIN)/flake8 sweetshop tests bench wsgi.py
+	$(BIN)/flake8 sweetshop tests bench wsgi.py config.py
 	$(BIN)/pytest
 
 lint: install-test
-	$(BIN)/flake8 sweetshop tests bench wsgi.py
+	$(BIN)/flake8 sweetshop tests bench wsgi.py config.py
 
 # Rewrites the README's pictures in docs/screenshots (Chromium needed); `make test` leaves them alone.
 screenshots: install-test

@@ -45,7 +45,7 @@ LEVERS = {"POOL_PRE_PING": True, "LOG_LEVEL": "INFO", "RATELIMIT_ENABLED": True}
 def lever_values():
     """Each lever as the servers get it: the bench's own server settings, else SWEETSHOP_<NAME>
     from the environment, else the default."""
-    from sweetshop.config import CONFIGS
+    from config import CONFIGS
     values = {name: common.SERVER_SETTINGS.get(name, os.environ.get(
               f"SWEETSHOP_{name}", getattr(CONFIGS["production"], name, default)))
               for name, default in LEVERS.items()}

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sweetshop import accounts, create_app, reports  # noqa: E402
-from sweetshop.config import database_url  # noqa: E402
+from config import database_url  # noqa: E402
 from sweetshop.extensions import db  # noqa: E402
 
 SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")

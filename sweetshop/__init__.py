@@ -10,7 +10,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from . import cli, config, handlers, metrics, observability, request_limits, security, throttle
+import config
+
+from . import cli, handlers, metrics, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -50,7 +52,7 @@ class CookieSessionInterface(SecureCookieSessionInterface):
 
 
 def create_app(test_config=None):
-    """Build the app from the environment as it is now (see ``sweetshop.config``); ``test_config``
+    """Build the app from the environment as it is now (see ``config.py``); ``test_config``
     (a dict) overrides the settings after the environment's.
 
     :raise RuntimeError: no ``SECRET_KEY``, or an unknown ``SWEETSHOP_CONFIG``.
@@ -117,8 +119,9 @@ def check_settings(app):
 
 def register_extensions(app):
     db.init_app(app)
-    # The migrations ship inside the package, so `flask db upgrade` works from any install.
-    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"),
+    # migrations/ sits beside the package in the checkout (where Flask-Migrate looks by default);
+    # named absolutely, so `flask db upgrade` works from any working directory.
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
                      render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

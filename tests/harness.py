@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from sweetshop.config import database_url
+from config import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("SWEETSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")

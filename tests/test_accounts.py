@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text, update
 
-from sweetshop.config import CONFIGS
+from config import CONFIGS
 from sweetshop import accounts
 from sweetshop.extensions import db
 from sweetshop.models import ApiToken, User, utcnow

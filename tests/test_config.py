@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 
-from sweetshop.config import database_url
+from config import database_url
 from conftest import ROOT, fresh_database, require_backend
 from sweetshop import create_app
 from sweetshop.extensions import db

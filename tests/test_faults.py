@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from sweetshop.config import database_url
+from config import database_url
 from conftest import BACKENDS, require_backend
 from harness import Cluster, LiveServer, flask_cli, migrated_database, server_env
 

@@ -11,7 +11,7 @@ from conftest import BACKENDS, TEST_PASSWORD, LiveServer, migrated_database, req
 from live_support import run_together
 
 from bench.login_flood import buy_during, percentile
-from sweetshop.config import Config
+from config import Config
 
 REDIS_URL = os.environ.get("SWEETSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SHIPPED_LIMITS = {name: getattr(Config, name) for name in (

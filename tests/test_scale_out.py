@@ -8,7 +8,7 @@ import os
 import pytest
 from sqlalchemy import create_engine, text
 
-from sweetshop.config import database_url
+from config import database_url
 from conftest import LiveServer, migrated_database, require_backend
 from live_support import new_sweet, post, run_together
 

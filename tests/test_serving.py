@@ -20,7 +20,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from conftest import LiveServer, migrated_database
-from sweetshop.config import database_url
+from config import database_url
 
 pytestmark = pytest.mark.slow
 # Enough that some are still queued or running 50 ms after all were sent, however fast a sale is: 32

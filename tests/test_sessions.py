@@ -7,7 +7,7 @@ import pytest
 from conftest import CHEAP_HASH, TEST_PASSWORD
 from pages_support import Pages, field_error, flashes
 
-from sweetshop.config import Config
+from config import Config
 from sweetshop import create_app
 from sweetshop.extensions import db
 

@@ -9,7 +9,7 @@ import requests
 
 from conftest import TEST_PASSWORD, LiveServer, migrated_database
 
-from sweetshop.config import Config
+from config import Config
 from sweetshop import accounts
 
 REDIS_URL = os.environ.get("SWEETSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
