@@ -34,9 +34,9 @@ def _matching(name=None, category=None, min_price=None, max_price=None):
     return query
 
 
-# Each order ends with the id, so sweets that tie keep one order from page to page. Descending
-# orders break ties by descending id, so one index serves both directions, read backwards.
-ORDERS = {
+# What each ``sort`` orders by. Each ends with the id, so sweets that tie keep one order from page
+# to page; descending sorts break ties by descending id, so one index serves both directions.
+SORT_KEYS = {
     None: (Sweet.id,),
     "name": (func.lower(Sweet.name), Sweet.id),
     "price": (Sweet.price, Sweet.id),
@@ -52,7 +52,7 @@ def search_sweets(skip=0, limit=100, sort=None, **filters):
     themselves); ``category`` matches whole, in any case; ``min_price`` and
     ``max_price`` bound the price, inclusive. ``sort`` is one of ``rules.SORTS``.
     """
-    query = _matching(**filters).order_by(*ORDERS[sort]).offset(skip).limit(limit)
+    query = _matching(**filters).order_by(*SORT_KEYS[sort]).offset(skip).limit(limit)
     return db.session.scalars(query).all()
 
 

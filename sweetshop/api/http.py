@@ -10,7 +10,7 @@ from flask import abort, g, request
 from .. import accounts
 from ..errors import ValidationError
 from ..rules import clean_idempotency_key, clean_price_bound, clean_sort, parse_decimal
-from ..shop.photos import photo_url
+from ..shop.photo_views import photo_url
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
