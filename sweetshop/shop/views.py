@@ -1,6 +1,5 @@
 """Catalogue and basket pages, over the same catalog and inventory functions as the API."""
 from dataclasses import dataclass
-from datetime import timezone
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -33,12 +32,7 @@ def money(amount):
 
 @bp.app_template_filter("when")
 def when(moment):
-    """A stored time in the shop's time zone (``SHOP_TIMEZONE``): "30 Nov 2026, 14:05 GMT".
-
-    SQLite hands back naive datetimes; every stored time is UTC.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    """A stored time in the shop's time zone (``SHOP_TIMEZONE``): "30 Nov 2026, 14:05 GMT"."""
     return moment.astimezone(ZoneInfo(current_app.config["SHOP_TIMEZONE"])).strftime("%d %b %Y, %H:%M %Z")
 
 
