@@ -18,11 +18,11 @@ from . import metrics
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
                      OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
                      OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
-                     SweetNameTakenError, SweetNotFoundError)
+                     SweetNotFoundError)
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
 from .orders import get_order
-from .rules import STOCK_MAX, UNIT_DEFAULT
+from .rules import STOCK_MAX
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
@@ -32,7 +32,6 @@ order_lines = OrderLine.__table__
 CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
 SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
                  *CONTENT_COLUMNS)
-EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 on_sale = sweets.c.archived_at.is_(None)
 log = logging.getLogger(__name__)
 
@@ -51,129 +50,16 @@ def _log_change(sweet_id, kind, change, balance, user_id):
                                     "balance": balance, "by_user_id": user_id})
 
 
-def _name_taken(name, other_than=None):
-    """Whether a sweet on sale (other than ``other_than``) has this name, in any case.
+def stock_new_sweet(sweet_id, quantity, user_id, at):
+    """Give a sweet just added (its row uncommitted, with no stock yet) its initial ``quantity``,
+    with the ``initial`` ledger row that records it; the caller commits, then calls ``_log_change``.
 
-    Compared with the database's lower(), as the unique index is, so the two agree.
-    Ends the read, so that the write after it starts a fresh transaction (SQLite).
+    Creating a sweet is the catalogue's job, but its first stock is a quantity change like any
+    other, so it is made here, as one atomic increment beside its ledger row.
     """
-    query = select(sweets.c.id).where(func.lower(sweets.c.name) == func.lower(name), on_sale)
-    if other_than is not None:
-        query = query.where(sweets.c.id != other_than)
-    taken = db.session.execute(query.limit(1)).first() is not None
-    db.session.rollback()
-    return taken
-
-
-def _write_named(write, name, sweet_id=None):
-    """Run ``write()`` (which may give a sweet on sale ``name``) and commit.
-
-    The check before is for a clear answer; the unique index on lower(name) is what
-    decides two racing writes, and its refusal gets the same answer.
-
-    :raise SweetNameTakenError:
-    """
-    if name is not None and _name_taken(name, sweet_id):
-        raise SweetNameTakenError()
-    try:
-        result = write()
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if name is not None and _name_taken(name, sweet_id):
-            raise SweetNameTakenError() from None
-        raise
-    return result
-
-
-def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
-                 allergens=()):
-    """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock.
-
-    :raise SweetNameTakenError: a sweet on sale has this name (nothing changed).
-    """
-    def write():
-        sweet = Sweet(name=name, category=category, price=price, quantity=quantity, description=description,
-                      unit=unit, allergens=list(allergens))
-        db.session.add(sweet)
-        db.session.flush()
-        _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
-                at=sweet.created_at)
-        return sweet
-
-    sweet = _write_named(write, name)
-    _log_change(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id)
-    return sweet
-
-
-def update_sweet(sweet_id, **changes):
-    """Change a sweet's name, category, price, description, unit or allergens (never its stock);
-    returns the sweet.
-
-    :raise SweetNotFoundError: no such sweet on sale.
-    :raise SweetNameTakenError: another sweet on sale has the new name (nothing changed).
-    """
-    assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
-
-    def write():
-        return db.session.execute(
-            update(sweets).where(sweets.c.id == sweet_id, on_sale)
-            .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
-        ).one_or_none()
-
-    try:
-        row = _write_named(write, changes.get("name"), sweet_id)
-    except SweetNameTakenError:
-        # A sweet that is not on sale is "not found", whatever name it was asked to take.
-        exists = db.session.execute(select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
-        db.session.rollback()
-        if exists is None:
-            raise SweetNotFoundError() from None
-        raise
-    if row is None:
-        raise SweetNotFoundError()  # the UPDATE touched no row: nothing was committed
-    return row
-
-
-def restore_sweet(sweet_id):
-    """Put an archived sweet on sale again, with the stock and ledger it had; returns the sweet.
-
-    :raise SweetNotFoundError: no archived sweet with this id.
-    :raise SweetNameTakenError: a sweet on sale has taken its name meanwhile (nothing changed).
-    """
-    name = db.session.execute(
-        select(sweets.c.name).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
-    ).scalar_one_or_none()
-    db.session.rollback()
-    if name is None:
-        raise SweetNotFoundError()
-
-    def write():
-        return db.session.execute(
-            update(sweets).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
-            .values(archived_at=None, updated_at=utcnow()).returning(*SWEET_COLUMNS)
-        ).one_or_none()
-
-    row = _write_named(write, name, sweet_id)
-    if row is None:
-        raise SweetNotFoundError()  # restored (or gone) meanwhile by a racing request
-    return row
-
-
-def archive_sweet(sweet_id):
-    """Take a sweet off sale; its ledger and purchase history stay.
-
-    :raise SweetNotFoundError: no such sweet on sale.
-    """
-    now = utcnow()
-    archived = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, on_sale)
-        .values(archived_at=now, updated_at=now)
-    ).rowcount
-    if not archived:
-        db.session.rollback()
-        raise SweetNotFoundError()
-    db.session.commit()
+    db.session.execute(update(sweets).where(sweets.c.id == sweet_id)
+                       .values(quantity=sweets.c.quantity + quantity))
+    _record(sweet_id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=at)
 
 
 def _on_postgresql():

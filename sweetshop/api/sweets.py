@@ -49,7 +49,7 @@ def get_sweet(sweet_id):
 @bp.post("/sweets")
 @auth_required(admin=True)
 def create_sweet():
-    sweet = inventory.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
+    sweet = catalog.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
     return sweet_json(sweet), 201, {"Location": url_for(".get_sweet", sweet_id=sweet.id)}
 
 
@@ -59,20 +59,20 @@ def update_sweet(sweet_id):
     changes = clean_sweet_changes(json_body())
     if not changes:
         return sweet_json(catalog.get_sweet(sweet_id))
-    return sweet_json(inventory.update_sweet(sweet_id, **changes))
+    return sweet_json(catalog.update_sweet(sweet_id, **changes))
 
 
 @bp.delete("/sweets/<id:sweet_id>")
 @auth_required(admin=True)
 def archive_sweet(sweet_id):
-    inventory.archive_sweet(sweet_id)
+    catalog.archive_sweet(sweet_id)
     return "", 204
 
 
 @bp.post("/sweets/<id:sweet_id>/restore")
 @auth_required(admin=True)
 def restore_sweet(sweet_id):
-    return sweet_json(inventory.restore_sweet(sweet_id))
+    return sweet_json(catalog.restore_sweet(sweet_id))
 
 
 @bp.put("/sweets/<id:sweet_id>/photo")
