@@ -9,6 +9,7 @@ from .extensions import db
 from .inventory import SWEET_COLUMNS, on_sale, sweets
 from .models import Order, StockMovement, Sweet, User, utcnow
 from .rules import UNIT_DEFAULT
+from .transactions import transaction
 
 EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 
@@ -137,35 +138,31 @@ def _name_taken(name, other_than=None):
     """Whether a sweet on sale (other than ``other_than``) has this name, in any case.
 
     Compared with the database's lower(), as the unique index is, so the two agree.
-    Ends the read, so that the write after it starts a fresh transaction (SQLite).
     """
     query = select(sweets.c.id).where(func.lower(sweets.c.name) == func.lower(name), on_sale)
     if other_than is not None:
         query = query.where(sweets.c.id != other_than)
-    taken = db.session.execute(query.limit(1)).first() is not None
-    db.session.rollback()
-    return taken
+    return db.session.execute(query.limit(1)).first() is not None
 
 
 def _write_named(write, name, sweet_id=None):
-    """Run ``write()`` (which may give a sweet on sale ``name``) and commit.
+    """Run ``write()`` (which may give a sweet on sale ``name``) in one transaction; returns
+    what it returns.
 
-    The check before is for a clear answer; the unique index on lower(name) is what
-    decides two racing writes, and its refusal gets the same answer.
+    The check first is for a clear answer; on PostgreSQL two racing writes can both pass it,
+    and the unique index on lower(name) decides: its refusal gets the same answer.
 
-    :raise SweetNameTakenError:
+    :raise SweetNameTakenError: (nothing changed)
     """
-    if name is not None and _name_taken(name, sweet_id):
-        raise SweetNameTakenError()
     try:
-        result = write()
-        db.session.commit()
+        with transaction():
+            if name is not None and _name_taken(name, sweet_id):
+                raise SweetNameTakenError()
+            return write()
     except IntegrityError:
-        db.session.rollback()
         if name is not None and _name_taken(name, sweet_id):
             raise SweetNameTakenError() from None
         raise
-    return result
 
 
 def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
@@ -198,23 +195,19 @@ def update_sweet(sweet_id, **changes):
     assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
 
     def write():
-        return db.session.execute(
+        return _found(db.session.execute(
             update(sweets).where(sweets.c.id == sweet_id, on_sale)
             .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
-        ).one_or_none()
+        ).one_or_none())
 
     try:
-        row = _write_named(write, changes.get("name"), sweet_id)
+        return _write_named(write, changes.get("name"), sweet_id)
     except SweetNameTakenError:
         # A sweet that is not on sale is "not found", whatever name it was asked to take.
         exists = db.session.execute(select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
-        db.session.rollback()
         if exists is None:
             raise SweetNotFoundError() from None
         raise
-    if row is None:
-        raise SweetNotFoundError()  # the UPDATE touched no row: nothing was committed
-    return row
 
 
 def restore_sweet(sweet_id):
@@ -226,20 +219,17 @@ def restore_sweet(sweet_id):
     name = db.session.execute(
         select(sweets.c.name).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
     ).scalar_one_or_none()
-    db.session.rollback()
     if name is None:
         raise SweetNotFoundError()
 
     def write():
-        return db.session.execute(
+        # No row when a racing request restored it (or it went) since the read above.
+        return _found(db.session.execute(
             update(sweets).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
             .values(archived_at=None, updated_at=utcnow()).returning(*SWEET_COLUMNS)
-        ).one_or_none()
+        ).one_or_none())
 
-    row = _write_named(write, name, sweet_id)
-    if row is None:
-        raise SweetNotFoundError()  # restored (or gone) meanwhile by a racing request
-    return row
+    return _write_named(write, name, sweet_id)
 
 
 def archive_sweet(sweet_id):
@@ -248,11 +238,18 @@ def archive_sweet(sweet_id):
     :raise SweetNotFoundError: no such sweet on sale.
     """
     now = utcnow()
-    archived = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, on_sale)
-        .values(archived_at=now, updated_at=now)
-    ).rowcount
-    if not archived:
-        db.session.rollback()
+    with transaction():
+        _found(db.session.execute(
+            update(sweets).where(sweets.c.id == sweet_id, on_sale)
+            .values(archived_at=now, updated_at=now).returning(sweets.c.id)
+        ).one_or_none())
+
+
+def _found(row):
+    """The row a conditional UPDATE returned.
+
+    :raise SweetNotFoundError: it touched no row (inside ``transaction()``: nothing changes).
+    """
+    if row is None:
         raise SweetNotFoundError()
-    db.session.commit()
+    return row

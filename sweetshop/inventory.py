@@ -23,6 +23,7 @@ from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
 from .orders import get_order
 from .rules import STOCK_MAX
+from .transactions import transaction
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
@@ -106,29 +107,25 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
     :raise OutOfStockError: fewer than ``quantity`` units left (nothing changed).
     :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
     """
-    earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-    if earlier is not None:
-        return earlier
-
     try:
-        sold = _sell(sweet_id, user_id, quantity, idempotency_key, utcnow())
-        if sold is not None:
-            db.session.commit()
+        with transaction():
+            earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+            if earlier is not None:
+                return earlier
+            sold = _sell(sweet_id, user_id, quantity, idempotency_key, utcnow())
+            if sold is None:
+                # A twin request with the same key may have made this very sale meanwhile.
+                earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+                if earlier is None:
+                    raise _why_not_sold(sweet_id)
+                return earlier
     except IntegrityError:
         # A twin request with the same key committed first (another worker or host): the
         # unique (user, key) index refused our ledger row, and the rollback undoes our sale
         # whole; answer with the twin's outcome.
-        db.session.rollback()
         earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
         if earlier is None:
             raise
-        return earlier
-    if sold is None:
-        db.session.rollback()
-        # A twin request with the same key may have made this very sale meanwhile.
-        earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-        if earlier is None:
-            raise _why_not_sold(sweet_id)
         return earlier
     _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
     metrics.record_units_sold(quantity)
@@ -184,7 +181,6 @@ def _why_not_sold(sweet_id):
     available = db.session.execute(
         select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)
     ).scalar_one_or_none()
-    db.session.rollback()
     if available is None:
         return SweetNotFoundError()
     metrics.record_purchase_refused()
@@ -205,11 +201,6 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()
-    if not _on_postgresql():
-        # End the read before any write: on SQLite a read-then-write transaction can fail
-        # at once with "database is locked" instead of waiting its turn. (On PostgreSQL the
-        # rollback would end commit_each_statement's mode and cost a round trip.)
-        db.session.rollback()
     if earlier is not None and (earlier.id != sweet_id or earlier.bought != quantity):
         raise IdempotencyKeyReusedError()
     return earlier
@@ -222,20 +213,19 @@ def restock(sweet_id, user_id, quantity):
     :raise StockLimitError: the stock would pass ``STOCK_MAX``.
     """
     now = utcnow()
-    # One atomic increment: concurrent restocks and sales all count.
-    row = db.session.execute(
-        update(sweets)
-        .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - quantity)
-        .values(quantity=sweets.c.quantity + quantity, updated_at=now)
-        .returning(*SWEET_COLUMNS)
-    ).one_or_none()
-    if row is None:
-        exists = db.session.execute(
-            select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
-        db.session.rollback()
-        raise StockLimitError() if exists else SweetNotFoundError()
-    _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
-    db.session.commit()
+    with transaction():
+        # One atomic increment: concurrent restocks and sales all count.
+        row = db.session.execute(
+            update(sweets)
+            .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - quantity)
+            .values(quantity=sweets.c.quantity + quantity, updated_at=now)
+            .returning(*SWEET_COLUMNS)
+        ).one_or_none()
+        if row is None:
+            exists = db.session.execute(
+                select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
+            raise StockLimitError() if exists else SweetNotFoundError()
+        _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
     _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
 
@@ -251,17 +241,16 @@ def count_stock(sweet_id, user_id, counted, seen):
         the current figure.
     """
     now = utcnow()
-    row = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
-        .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
-    ).one_or_none()
-    if row is None:
-        current = db.session.execute(
-            select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
-        db.session.rollback()
-        raise SweetNotFoundError() if current is None else StockChangedError(current)
-    _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
-    db.session.commit()
+    with transaction():
+        row = db.session.execute(
+            update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
+            .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
+        ).one_or_none()
+        if row is None:
+            current = db.session.execute(
+                select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
+            raise SweetNotFoundError() if current is None else StockChangedError(current)
+        _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
     _log_change(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id)
     return row
 
