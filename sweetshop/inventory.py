@@ -11,8 +11,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.pool import Pool
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from . import metrics
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
@@ -68,32 +67,55 @@ def _on_postgresql():
     return db.engine.dialect.name == "postgresql"
 
 
-def commit_each_statement():
-    """On PostgreSQL, run this request's statements outside any transaction, each one
-    committing itself. Call it before the request's first query; only a purchase request
-    may, because a purchase needs no transaction there: its sale is one statement (the
+def init_app(app):
+    """On PostgreSQL, register ``_back_to_transactions`` on the app's own engine (only its
+    connections are ever switched, by ``_commit_each_statement``)."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "checkin", _back_to_transactions)
+
+
+def _commit_each_statement():
+    """On PostgreSQL, run the rest of the purchase outside any transaction, each statement
+    committing itself. A purchase needs no transaction there: its sale is one statement (the
     conditional UPDATE and its ledger row, ``_SALE_WITH_LEDGER_ROW``) and every other
-    statement on its way only reads.
+    statement it makes only reads. (SQLite needs two statements for a sale, so it keeps its
+    transaction.)
 
     The row lock then ends with the sale statement, on the server: no COMMIT round trip is
     made while other buyers wait for the row (across a network, that round trip was most of
-    the time it was held). SQLite needs two statements for a sale, so it keeps its transaction.
+    the time it was held).
 
-    It switches psycopg2's own ``autocommit``, which costs no round trip either way, and
-    ``_back_to_transactions`` switches it back when the connection returns to the pool.
-    SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET`` on the way back, and if
-    the database died just after the sale, that ``SET`` failed outside SQLAlchemy's error
-    handling: a sale already committed was answered 500.
+    What the request read before (the bearer token's lookup) is committed first, on the same
+    connection: psycopg2 switches modes only between transactions. The switch is psycopg2's
+    own ``autocommit``, which costs no round trip either way, and ``_back_to_transactions``
+    switches it back when the purchase's ``transaction()`` ends and the connection returns to
+    the pool, so nothing after the purchase runs in this mode. SQLAlchemy's ``AUTOCOMMIT``
+    isolation level would send a ``SET`` on the way back, and if the database died just after
+    the sale, that ``SET`` failed outside SQLAlchemy's error handling: a sale already committed
+    was answered 500.
     """
-    if _on_postgresql():
-        db.session.connection().connection.dbapi_connection.autocommit = True
+    if not _on_postgresql():
+        return
+    connection = db.session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        dbapi_connection.commit()
+        dbapi_connection.autocommit = True
+    except connection.dialect.loaded_dbapi.Error as error:
+        # Not a statement, so SQLAlchemy did not see it fail: report it as SQLAlchemy reports a
+        # lost database (answered 503, not 500), and let the pool drop the connection.
+        connection.invalidate(error)
+        raise DBAPIError.instance("COMMIT", None, error, connection.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=True) from None
 
 
-@event.listens_for(Pool, "checkin")
 def _back_to_transactions(dbapi_connection, connection_record):
-    """Every connection goes back to the pool in transaction mode (see commit_each_statement).
-    Client-side only in psycopg2, so it cannot fail on a connection whose server has gone."""
-    if getattr(dbapi_connection, "autocommit", None) is True and not dbapi_connection.closed:
+    """Every connection goes back to the pool in transaction mode (see _commit_each_statement).
+    Client-side only in psycopg2, so it cannot fail on a connection whose server has gone.
+    (An invalidated connection comes back as None: the pool drops it.)"""
+    if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
 
 
@@ -107,6 +129,7 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
     :raise OutOfStockError: fewer than ``quantity`` units left (nothing changed).
     :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
     """
+    _commit_each_statement()
     try:
         with transaction():
             earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
@@ -160,8 +183,8 @@ _SALE = (update(sweets)
          .returning(*SWEET_COLUMNS))
 
 # The sale locks the row until the commit, so on PostgreSQL its ledger row is written by
-# the same statement (a data-modifying WITH), which then commits itself: the purchase
-# request runs outside a transaction (commit_each_statement), and no round trip is made
+# the same statement (a data-modifying WITH), which then commits itself: the purchase runs
+# outside a transaction (_commit_each_statement), and no round trip is made
 # while other buyers wait for the row. SQLite has no UPDATE inside WITH, and there one
 # writer holds the whole database anyway, so it runs _SALE and then the INSERT.
 _sold = _SALE.cte("sold")

@@ -1,6 +1,4 @@
 """API catalogue and stock: list, search, create, edit, archive, restore, photos, purchase, restock."""
-from functools import wraps
-
 from flask import g, request, url_for
 
 from .. import catalog, inventory, photos
@@ -89,18 +87,7 @@ def delete_photo(sweet_id):
     return sweet_json(photos.remove_photo(sweet_id))
 
 
-def _each_statement_commits(view):
-    """Run the view with ``inventory.commit_each_statement`` in force from its first query on
-    (the bearer token's lookup)."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        inventory.commit_each_statement()
-        return view(*args, **kwargs)
-    return wrapper
-
-
 @bp.post("/sweets/<id:sweet_id>/purchase")
-@_each_statement_commits
 @auth_required()
 def purchase(sweet_id):
     data = clean_fields(json_body(default={}), {"quantity": clean_purchase_quantity})
