@@ -1,5 +1,19 @@
 """Write transactions: how every domain function that changes the database begins, commits and
-rolls back its work."""
+rolls back its work (``with transaction(): ...``).
+
+On SQLite a write transaction begins with ``BEGIN IMMEDIATE``: it takes the database's one write
+lock before its first statement, waiting its turn for up to the busy timeout
+(``SQLITE_BUSY_TIMEOUT_SECONDS``). A transaction that read first could not wait for the lock: a
+writer's commit meanwhile would make its reads stale, and SQLite refuses it at once with
+"database is locked". So the reads inside the block see the latest commit, nothing else writes
+between them and the block's writes, and no ``db.session.rollback()`` is needed to end a read
+before a write (Python's sqlite3 opens no transaction for a read).
+
+On PostgreSQL it is the session's transaction as it stands: reads made before the block share
+it, which is harmless there (the conditional UPDATEs' row locks decide). Where a connection runs
+outside transactions (``inventory.purchase``'s sale), each statement has committed itself
+already and the commit at the end costs nothing.
+"""
 from contextlib import contextmanager
 
 from .extensions import db
@@ -21,20 +35,7 @@ def transaction():
             db.session.execute(insert(movements).values(...))
         log.info(...)
 
-    On SQLite the transaction begins with ``BEGIN IMMEDIATE``: it takes the database's one
-    write lock before its first statement, waiting its turn for up to the busy timeout
-    (``SQLITE_BUSY_TIMEOUT_SECONDS``). A transaction that read first could not wait for the
-    lock: a writer's commit meanwhile would make its reads stale, and SQLite refuses it at once
-    with "database is locked". So the reads in the block see the latest commit, nothing else
-    writes between them and the block's writes, and no ``db.session.rollback()`` is needed to
-    end a read before it (Python's sqlite3 opens no transaction for a read).
-
-    On PostgreSQL it is the session's transaction as it stands: reads made before the block
-    share it, which is harmless there (the conditional UPDATEs' row locks decide). Where a
-    connection runs outside transactions (``inventory.purchase``'s sale), each statement has
-    committed itself already and the commit at the end costs nothing.
-
-    Blocks do not nest, and the session must not have written uncommitted before one.
+    Blocks do not nest, and the session must not hold uncommitted writes when one begins.
 
     :raise RuntimeError: on SQLite, the session already holds a write transaction (nothing ran).
     """

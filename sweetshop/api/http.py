@@ -60,6 +60,18 @@ def paging(default_limit=100):
     return query_int("skip", 0, 0, SKIP_MAX), query_int("limit", default_limit, 1, 100)
 
 
+def listed_user_id():
+    """Whose rows a list shows: the caller's, or everybody's (None) when an admin asks with
+    ``?all=true``.
+
+    :raise 403: a customer asked for everybody's.
+    """
+    everyone = request.args.get("all", "").lower() in ("1", "true", "yes")
+    if everyone and not g.user.is_admin:
+        abort(403, "Not authorized")
+    return None if everyone else g.user.id
+
+
 def query_price(name):
     """An optional non-negative price from the query string.
 
