@@ -88,7 +88,9 @@ def _commit_each_statement():
     the time it was held).
 
     What the request read before (the bearer token's lookup) is committed first, on the same
-    connection: psycopg2 switches modes only between transactions. The switch is psycopg2's
+    connection: psycopg2 switches modes only between transactions. That commit is one round
+    trip, before the sale and so outside any row lock; it is the price of keeping the switch
+    here, where no other statement of the request can fall under it. The switch is psycopg2's
     own ``autocommit``, which costs no round trip either way, and ``_back_to_transactions``
     switches it back when the purchase's ``transaction()`` ends and the connection returns to
     the pool, so nothing after the purchase runs in this mode. SQLAlchemy's ``AUTOCOMMIT``
