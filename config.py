@@ -62,6 +62,11 @@ class Config:
     # How many proxies in front of the app append to X-Forwarded-For / X-Forwarded-Proto.
     # 0: none, so those headers come from the client and are ignored.
     TRUSTED_PROXIES = 0
+    # `python -m sweetshop.serve` puts this nginx in front of granian (sweetshop/front.py), so a
+    # worker only ever sees whole requests; "" serves with granian alone (behind your own
+    # buffering proxy). A request body that stops arriving for this long is answered 408.
+    FRONT_SERVER = "nginx"
+    BODY_READ_TIMEOUT_SECONDS = 30
 
     # Login and registration throttle (sweetshop/throttle.py). memory:// is per process; in
     # production use redis://host:6379/0 so every worker and host shares the counters.
