@@ -68,10 +68,12 @@ class Config:
     FRONT_SERVER = "nginx"
     BODY_READ_TIMEOUT_SECONDS = 30
 
-    # Login and registration throttle (sweetshop/throttle.py). memory:// is per process; in
-    # production use redis://host:6379/0 so every worker and host shares the counters.
-    RATELIMIT_STORAGE_URI = "memory://"
-    # A moving window has no boundary at which a guesser may fire two windows' worth at once.
+    # Login and registration throttle (sweetshop/throttle.py). Empty: the counters live in the
+    # shop's database, shared by every worker and host. redis://host:6379/0 keeps them in Redis
+    # instead (memory:// in one process's memory: never with several workers).
+    RATELIMIT_STORAGE_URI = ""
+    # The windowing of a Redis or memory store (the database's is a fixed window from the first
+    # attempt). A moving window has no boundary at which a guesser may fire two windows' worth.
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "sweetshop"
     # Each is counted before the password is hashed, so refused work costs no hashing.

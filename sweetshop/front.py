@@ -105,6 +105,13 @@ http {{
             proxy_set_header Host $http_host;
             {forwarding}
             proxy_redirect off;
+            error_page 502 = @no_answer;
+        }}
+        # A worker that died mid-request (killed, or out of memory) gave no answer: the client
+        # is told exactly that, by a closed connection, as it would be without nginx, and
+        # retries with its Idempotency-Key. A 502 would read as a definite answer.
+        location @no_answer {{
+            return 444;
         }}
     }}
 }}

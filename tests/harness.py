@@ -180,7 +180,8 @@ class LiveServer:
     def worker_pids(self):
         """The server's worker processes (granian's; not the front server, nginx)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        return [int(pid) for pid in children.split() if Path(f"/proc/{pid}/comm").read_text().strip() != "nginx"]
+        return [int(pid) for pid in children.split()
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "nginx"]
 
     def _wait_until_up(self, seconds):
         deadline = time.monotonic() + seconds

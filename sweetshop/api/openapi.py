@@ -482,7 +482,7 @@ PATHS = {
                  "requestBody": {"required": False, "content": _json({
                      "type": "object", "additionalProperties": False,
                      "properties": {"is_admin": {"const": True}},
-                     "description": "Optional; anything but {} or {\"is_admin\": true} is refused with 422"})},
+                     "description": "Optional; anything but {} or {\"is_admin\": true} is refused (422)"})},
                  "responses": {"200": _ok("The user", _ref("User")),
                                "404": _error("No such user"), **_errors("401", "403", "422")}},
         "delete": {"summary": "Revoke the user's admin rights (admin; never your own or the last admin's)",
