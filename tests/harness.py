@@ -227,6 +227,16 @@ class LiveServer:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+class MakeServe(LiveServer):
+    """The shop started the way operators start it first: ``make serve`` (db upgrade, then
+    sweetshop/serve.py), in the virtualenv running these tests."""
+
+    startup_seconds = 120  # make installs first if setup.cfg or constraints.txt changed
+
+    def command(self):
+        return ["make", "--no-print-directory", "--silent", "serve", f"VENV={sys.prefix}"]
+
+
 class Cluster:
     """A throwaway PostgreSQL cluster of our own (never the machine's shared one), run as
     the ``postgres`` user because PostgreSQL refuses to run as root."""
