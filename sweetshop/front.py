@@ -122,7 +122,7 @@ def nginx_config(directory, socket, config, environ, timeouts):
     """The text of nginx.conf; ``timeouts`` is ``(header seconds, shutdown seconds)``."""
     header_timeout, shutdown = timeouts
     return CONFIG.format(
-        workers=environ.get("FRONT_WORKERS", "auto"), directory=directory, socket=socket,
+        workers=environ.get("FRONT_WORKERS", "1"), directory=directory, socket=socket,
         # nginx's workers run as the user it was started by; as root it would switch to nobody,
         # who could not write the private temporary directory.
         user="user root;" if os.geteuid() == 0 else "",
