@@ -1,10 +1,13 @@
 """The production server and its configuration: ``python -m sweetshop.serve`` (what ``make serve``,
 the README's recipe and the live-server tests run).
 
-Granian (a Rust HTTP server) reads and buffers each request whole before a Python worker sees
-it, so clients that trickle their requests cost the workers nothing: SPEC section 9 asks that
-64 such connections leave ``/api/health`` answering within 100 ms, and gunicorn's sync workers
-fail that with 8 (the measurements are in docs/BENCHMARKS.md, the choice argued in the README).
+Two servers, one process tree. nginx (sweetshop/front.py, docs/serving-front.md) listens on
+``HOST:PORT`` and reads every request whole, headers and body, with time limits, before it hands
+it on; granian (a Rust HTTP server) runs the app's workers behind it on a private unix socket.
+Granian reads a request's headers before a worker sees it but leaves the body to the worker,
+with no time limit, so without nginx a few clients that stall their bodies would hold every
+worker. ``FRONT_SERVER`` empty serves with granian alone on ``HOST:PORT`` (behind a buffering
+proxy of the operator's own).
 
 From the environment: ``PORT`` (default 8000), ``HOST`` (default 0.0.0.0, every interface),
 ``WEB_CONCURRENCY`` (worker processes, default 4), ``WEB_THREADS`` (threads serving each
@@ -20,8 +23,10 @@ Timeouts, and why they fit together:
 - On SIGTERM granian stops accepting, lets every request it has received finish and be
   answered, then exits; a worker still busy after ``busy timeout + SHUTDOWN_MARGIN_SECONDS`` is
   killed, so the shutdown bound can never cut off a request waiting for the lock.
-- Headers must arrive within ``HEADER_READ_TIMEOUT_MS``; a connection that trickles slower is
-  closed (it never held a worker anyway).
+- Headers must arrive within ``HEADER_READ_TIMEOUT_MS`` (nginx's and granian's limit); a body
+  may pause at most ``BODY_READ_TIMEOUT_SECONDS`` (nginx answers 408). Neither holds a worker.
+- nginx waits for a worker's answer, and for its requests in flight on SIGTERM, as long as the
+  shutdown bound, so it never cuts off what granian would let finish.
 - A worker that dies is replaced after ``RESPAWN_INTERVAL_SECONDS``.
 
 Metrics (sweetshop/metrics.py): prometheus_client's multiprocess mode sums every worker's
@@ -34,8 +39,8 @@ and a dead worker's files stay until the next start: right for counters and hist
 shop keeps), wrong only for live gauges, which the shop does not use.
 
 Logging: granian's own lines (start, workers, shutdown) go to standard output; the app's JSON
-lines, one per request, go to standard error (sweetshop/observability.py). Granian's access log
-is off: the app's request line says more (request id, user, duration).
+lines, one per request, and nginx's warnings go to standard error (sweetshop/observability.py).
+Access logs are off: the app's request line says more (request id, user, duration).
 """
 import os
 import shutil

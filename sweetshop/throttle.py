@@ -28,7 +28,10 @@ Where the counters live (``RATELIMIT_STORAGE_URI``):
   The window is fixed and starts at a counter's first attempt: "5 per 15 minutes" lets 5 attempts
   through, then refuses every other until 15 minutes after the first (refused attempts do not
   count, so retrying never makes the wait longer). Whenever a counter starts a window, the same
-  transaction deletes every expired counter, so the table holds only live ones.
+  transaction deletes every expired counter, so the table holds only live ones. On PostgreSQL the
+  counters' transaction commits without waiting for the disk (``synchronous_commit`` off for it
+  alone): a database crash may forget the last fraction of a second's counts, and no refused
+  attempt holds a worker waiting for an fsync.
 - ``redis://host:6379/0``: the ``limits`` library's Redis storage, with ``RATELIMIT_STRATEGY`` as
   its windowing (a moving window by default), for shops that already run Redis.
 - ``memory://``: one process's own counters (a single-process server; never with several workers).
@@ -106,6 +109,7 @@ RETURNING hits""")
 EXPIRES = text("SELECT expires_at FROM throttle_counters WHERE counter = :counter")
 PURGE = text("DELETE FROM throttle_counters WHERE expires_at <= :now")
 CLEAR = text("DELETE FROM throttle_counters WHERE counter = :counter")
+ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def _row_key(counter):
@@ -119,18 +123,25 @@ def _row_key(counter):
 class DatabaseCounters:
     """The counters in the shop's database (the default): see the module's docstring."""
 
-    def hit_all(self, counters):
+    def hit_all(self, counters, forget):
         """Count an attempt on each ``(limit, identifiers)`` in turn, in one transaction, stopping
-        at the first that is full; returns ``(its index, seconds until it has room)`` or None."""
+        at the first that is full (and then clearing ``forget[its index]``, if any); returns
+        ``(its index, seconds until it has room)`` or None."""
         now = time.time()
         # Its own connection and transaction: counted attempts stay counted whatever the
         # request's own session does next.
         with db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # A crash of the database may forget the last moment's counts: no attempt waits
+                # for the disk, as a flood of them would make every one wait.
+                connection.execute(ASYNC_COMMIT)
             for index, (limit, identifiers) in enumerate(counters):
                 counter = _row_key((limit, identifiers))
                 hits = connection.execute(HIT, {"counter": counter, "now": now, "amount": limit.amount,
                                                 "expires": now + limit.get_expiry()}).scalar()
                 if hits is None:
+                    if index in forget:
+                        connection.execute(CLEAR, {"counter": _row_key(forget[index])})
                     expires = connection.execute(EXPIRES, {"counter": counter}).scalar() or now
                     return index, max(1, math.ceil(expires - now))
                 if hits == 1:
@@ -148,9 +159,11 @@ class LibraryCounters:
     def __init__(self, uri, strategy):
         self.limiter = STRATEGIES[strategy](storage_from_string(uri))
 
-    def hit_all(self, counters):
+    def hit_all(self, counters, forget):
         for index, (limit, identifiers) in enumerate(counters):
             if not self.limiter.hit(limit, *identifiers):
+                if index in forget:
+                    self.clear(forget[index])
                 reset_at = self.limiter.get_window_stats(limit, *identifiers).reset_time
                 return index, max(1, math.ceil(reset_at - time.time()))
         return None
@@ -164,15 +177,16 @@ def _store():
     return current_app.extensions[EXTENSION]
 
 
-def _count(counters, error_type):
-    """Hit each ``(limit, identifiers)`` in turn, stopping at the first that is full.
+def _count(counters, error_type, forget=None):
+    """Hit each ``(limit, identifiers)`` in turn, stopping at the first that is full; ``forget``
+    maps an index to a counter to clear when that one is full.
 
     :raise error_type: one was full; ``Retry-After`` is when it has room again.
     """
     if not _enabled():
         return
     try:
-        full = _store().hit_all(counters)
+        full = _store().hit_all(counters, forget or {})
     except Exception as error:  # any store error (database or Redis down, timeout, ...)
         _storage_failed(error)
         return
@@ -202,14 +216,12 @@ def login_attempt(username):
     """
     counters = _login_counters(username)
     try:
-        _count(counters, LoginThrottledError)
-    except LoginThrottledError as error:
+        # Refused for the account's sake (attempts from many addresses), this attempt was never
+        # checked, so it is no failure of this address: the pair counter is cleared. Counting it
+        # would let a crowd of strangers push the owner into the long pair limit by retrying.
+        _count(counters, LoginThrottledError, forget={ACCOUNT: counters[PAIR]})
+    except LoginThrottledError:
         metrics.record_login_throttled()  # this attempt is answered 429
-        if error.counter == ACCOUNT:
-            # Refused for the account's sake (attempts from many addresses): this attempt was
-            # never checked, so it is no failure of this address. Counting it would let a
-            # crowd of strangers push the owner into the long pair limit by retrying.
-            _clear(counters[PAIR])
         raise
 
 

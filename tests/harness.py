@@ -111,9 +111,9 @@ def server_command(app, port, workers, threads=1):
     """The command line serving the WSGI ``app`` on 127.0.0.1:``port`` with ``workers`` processes,
     each taking requests on ``threads`` threads.
 
-    The shop (``SHOP``) runs as production runs it, ``python -m sweetshop.serve`` (granian,
-    configured from the environment of ``server_environment``); any other ``app`` ("module:name",
-    the benchmarks' references) under granian with the same options.
+    The shop (``SHOP``) runs as production runs it, ``python -m sweetshop.serve`` (nginx in front
+    of granian, configured from the environment of ``server_environment``); any other ``app``
+    ("module:name", the benchmarks' references) under granian alone with the same options.
     """
     if app == SHOP:
         return [sys.executable, "-m", "sweetshop.serve"]
