@@ -95,3 +95,16 @@ def test_a_login_flood_is_refused_while_purchases_go_on(shop):
     # The address's 30 a minute (less the two logins above), every other attempt refused.
     assert flood.count(401) <= 28 and flood.count(429) > 100, {s: flood.count(s) for s in set(flood)}
     assert set(flood) <= {401, 429}
+
+
+def test_behind_a_trusted_proxy_the_front_server_keeps_its_entry(shop):
+    """With one proxy of the operator's in front (here: this test, sending what a balancer would),
+    nginx appends instead of replacing, and the app takes the entry that proxy wrote."""
+    server = shop(TRUSTED_PROXIES=1, LOGIN_ATTEMPT_LIMIT_PER_ADDRESS="3 per minute")
+    guesses = [failed_login(server, f"victim{number}", forwarded="192.0.2.1, 203.0.113.5")
+               for number in range(4)]
+    assert guesses == [401] * 3 + [429]
+    assert failed_login(server, "victim9", forwarded="203.0.113.6") == 401  # another client
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    addresses = [line["remote_addr"] for line in lines if line.get("path") == "/api/auth/login"]
+    assert addresses == ["203.0.113.5"] * 4 + ["203.0.113.6"]
