@@ -38,6 +38,7 @@ run: install
 
 # Production, as docs/operating.md deploys it: SECRET_KEY, DATABASE_URL (default SQLite in instance/) and
 # PORT (default 8000), HOST (default 0.0.0.0), WEB_CONCURRENCY (default 4) from the environment.
+# Needs Debian's nginx (apt-get install nginx-light): it runs in front of granian (docs/serving-front.md).
 serve: install
 	$(FLASK) db upgrade
 	exec $(BIN)/python -m sweetshop.serve

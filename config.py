@@ -62,11 +62,18 @@ class Config:
     # How many proxies in front of the app append to X-Forwarded-For / X-Forwarded-Proto.
     # 0: none, so those headers come from the client and are ignored.
     TRUSTED_PROXIES = 0
+    # `python -m sweetshop.serve` puts this nginx in front of granian (sweetshop/front.py), so a
+    # worker only ever sees whole requests; "" serves with granian alone (behind your own
+    # buffering proxy). A request body that stops arriving for this long is answered 408.
+    FRONT_SERVER = "nginx"
+    BODY_READ_TIMEOUT_SECONDS = 30
 
-    # Login and registration throttle (sweetshop/throttle.py). memory:// is per process; in
-    # production use redis://host:6379/0 so every worker and host shares the counters.
-    RATELIMIT_STORAGE_URI = "memory://"
-    # A moving window has no boundary at which a guesser may fire two windows' worth at once.
+    # Login and registration throttle (sweetshop/throttle.py). Empty: the counters live in the
+    # shop's database, shared by every worker and host. redis://host:6379/0 keeps them in Redis
+    # instead (memory:// in one process's memory: never with several workers).
+    RATELIMIT_STORAGE_URI = ""
+    # The windowing of a Redis or memory store (the database's is a fixed window from the first
+    # attempt). A moving window has no boundary at which a guesser may fire two windows' worth.
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "sweetshop"
     # Each is counted before the password is hashed, so refused work costs no hashing.

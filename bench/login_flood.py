@@ -12,9 +12,9 @@ attempts over the limits are refused before any hashing. This scenario measures 
 The servers are the production server of the live-server harness (``tests/harness.py``:
 granian, 4 workers, production hashing and the shipped limits), one with the throttle and one
 without, over one database; the phases alternate for ``--rounds`` rounds (quiet, on, off, quiet,
-...), and each phase's percentiles are over all its rounds' purchases. Throttle counters are in
-Redis (``BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0) as production has them, or per
-worker (``memory://``) if it is not running, which lets each of the 4 workers allow its own count.
+...), and each phase's percentiles are over all its rounds' purchases. Throttle counters are where
+production keeps them by default, in the shop's database; ``--redis`` keeps them in Redis instead
+(``BENCH_REDIS_URL``, default redis://127.0.0.1:6379/0).
 
 ``make bench`` runs it as its login-flood scenario (``measure``, on the bench's database).
 Standalone, on a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, default
@@ -111,14 +111,10 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
 
 # --- the scenario: servers of its own over a given database ---------------------------------
 
-def storage():
-    """Where the servers keep their throttle counters: Redis if it answers, else per worker."""
-    try:
-        import redis
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception:
-        return "memory://"
-    return REDIS_URL
+def storage(use_redis=False):
+    """Where the servers keep their throttle counters: "" (the shop's database, the default), or
+    Redis when asked for."""
+    return REDIS_URL if use_redis else ""
 
 
 def _server(url, counters, throttle):
@@ -135,11 +131,11 @@ def _summary(label, latencies, statuses, flood, rounds):
             "flood_requests": sum(flood.values()), "flood_statuses": dict(flood), "rounds": rounds}
 
 
-def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None):
+def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None, use_redis=False):
     """The three phases over the migrated database ``url``, alternating for ``rounds`` rounds of
     ``seconds`` each; a dict of the settings and ``phases`` (one summary per phase)."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    counters = storage()
+    counters = storage(use_redis)
     with ExitStack() as stack:
         on = stack.enter_context(_server(url, counters, throttle=True))
         off = stack.enter_context(_server(url, counters, throttle=False))
@@ -162,7 +158,8 @@ def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None):
                 log(f"  login flood round {r + 1} {label:20} purchases {len(latencies):5}  "
                     f"p50 {percentile(latencies, 0.5):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms  "
                     f"purchases {dict(statuses)}  flood {dict(flood)}")
-    return {"kind": kind, "threads": threads, "seconds": seconds, "rounds": rounds, "storage": counters,
+    return {"kind": kind, "threads": threads, "seconds": seconds, "rounds": rounds,
+            "storage": counters or "database",
             "workers": 4, "phases": [_summary(label, *runs[label], rounds) for label in PHASES]}
 
 
@@ -175,6 +172,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--redis", action="store_true", help="throttle counters in Redis, not the database")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
     args = parser.parse_args()
     print(f"{args.kind} flood, {args.threads} threads, {args.seconds} s a phase, {args.rounds} round(s)",
@@ -182,7 +180,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory, \
             migrated_database("sqlite" if args.sqlite else "postgresql", directory, server=POSTGRES_URL,
                               prefix="sweetshop_flood") as url:
-        results = measure(url, args.kind, args.seconds, args.threads, args.rounds)
+        results = measure(url, args.kind, args.seconds, args.threads, args.rounds, use_redis=args.redis)
     results["database"] = "sqlite" if args.sqlite else "postgresql"
     if args.json:
         print(json.dumps(results, indent=2))

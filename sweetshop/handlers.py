@@ -1,7 +1,9 @@
 """Error responses: JSON ``{"detail": ...}`` under /api, pages elsewhere."""
 import json
+from html import escape
 
 from flask import current_app, render_template, request
+from flask.globals import request_ctx
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import (HTTPException, InternalServerError, ServiceUnavailable,
                                  default_exceptions)
@@ -32,11 +34,20 @@ def _detail(http_error):
     return http_error.description
 
 
+PLAIN_PAGE = ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {title}</title>"
+              "</head><body><h1>{code} {title}</h1><p>{message}</p></body></html>\n")
+
+
 def _page_response(http_error):
     """A small HTML error page; it reads nothing from the database, so it works when that is down."""
     response = http_error.get_response()  # keeps headers such as Allow and Retry-After
-    response.set_data(render_template("error.html", code=http_error.code, title=http_error.name,
-                                      message=http_error.description))
+    fields = {"code": http_error.code, "title": http_error.name, "message": http_error.description}
+    if request_ctx.url_adapter is None:
+        # No URL can be built for this request (a Host header that is no host name): the page's
+        # links would fail, so it gets a page without any.
+        response.set_data(PLAIN_PAGE.format(**{key: escape(str(value)) for key, value in fields.items()}))
+    else:
+        response.set_data(render_template("error.html", **fields))
     response.content_type = "text/html; charset=utf-8"
     return response
 

@@ -31,6 +31,9 @@ from types import SimpleNamespace
 from flask import abort, current_app, g, request
 
 
+# Any other method a client invents is counted as "other": each label value is a new series
+# that every scrape carries for as long as the process lives.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 _made = None
 # A worker's threads (WEB_THREADS) may count their first requests at the same moment. Made twice,
 # the metrics would be registered twice and the second registration would raise: a 500 for a
@@ -136,10 +139,11 @@ def metrics_view():
 def _count_request(response):
     if not g.get("skip_metrics"):
         endpoint = request.endpoint or "unmatched"  # unknown URLs share one label, not one each
-        _metrics().http_requests.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        _metrics().http_requests.labels(endpoint, method, str(response.status_code)).inc()
         started = g.get("request_started")
         if started is not None:
-            _metrics().http_latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
+            _metrics().http_latency.labels(endpoint, method).observe(time.perf_counter() - started)
     return response
 
 

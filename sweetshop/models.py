@@ -1,10 +1,11 @@
-"""Database tables: users, their API tokens, sweets, their photos, orders and the stock ledger."""
+"""Database tables: users, their API tokens, sweets, their photos, orders, the stock ledger and the
+login throttle's counters."""
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from flask_login import UserMixin
-from sqlalchemy import (CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, String,
-                        TypeDecorator, func, text)
+from sqlalchemy import (CheckConstraint, DateTime, Double, ForeignKey, Index, Integer, LargeBinary, Numeric,
+                        String, TypeDecorator, func, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -220,3 +221,16 @@ class OrderLine(db.Model):
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price: Mapped[Decimal] = mapped_column(Money)
+
+
+class ThrottleCounter(db.Model):
+    """One counter of the login and registration throttle (sweetshop/throttle.py), shared by every
+    worker and host: ``hits`` attempts counted in the window that ends at ``expires_at``
+    (seconds since the epoch, as the counting statement compares it with the clock)."""
+
+    __tablename__ = "throttle_counters"
+
+    # The throttle's prefix, the counter's kind and a hash of whom it counts.
+    counter: Mapped[str] = mapped_column(String(120), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)

@@ -316,15 +316,23 @@ def parse_decimal(text):
         raise ValueError("Must be a number.") from None
 
 
+DAY_FIRST, DAY_LAST = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def clean_day(text):
     """A date typed as ``YYYY-MM-DD`` (report and export ranges)."""
     text = text.strip() if isinstance(text, str) else ""
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
         raise ValueError("Must be a date as YYYY-MM-DD.")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValueError("Must be a real date as YYYY-MM-DD.") from None
+    # A shop's ledger lies well inside these; beyond them the day's midnight in the shop's zone
+    # (and the day after ``until``) would fall outside what a date can hold.
+    if not DAY_FIRST <= day <= DAY_LAST:
+        raise ValueError(f"Must be a date from {DAY_FIRST} to {DAY_LAST}.")
+    return day
 
 
 SWEET_FIELDS = {

@@ -1,10 +1,13 @@
 """The production server and its configuration: ``python -m sweetshop.serve`` (what ``make serve``,
 the README's recipe and the live-server tests run).
 
-Granian (a Rust HTTP server) reads and buffers each request whole before a Python worker sees
-it, so clients that trickle their requests cost the workers nothing: SPEC section 9 asks that
-64 such connections leave ``/api/health`` answering within 100 ms, and gunicorn's sync workers
-fail that with 8 (the measurements are in docs/BENCHMARKS.md, the choice argued in the README).
+Two servers, one process tree. nginx (sweetshop/front.py, docs/serving-front.md) listens on
+``HOST:PORT`` and reads every request whole, headers and body, with time limits, before it hands
+it on; granian (a Rust HTTP server) runs the app's workers behind it on a private unix socket.
+Granian reads a request's headers before a worker sees it but leaves the body to the worker,
+with no time limit, so without nginx a few clients that stall their bodies would hold every
+worker. ``FRONT_SERVER`` empty serves with granian alone on ``HOST:PORT`` (behind a buffering
+proxy of the operator's own).
 
 From the environment: ``PORT`` (default 8000), ``HOST`` (default 0.0.0.0, every interface),
 ``WEB_CONCURRENCY`` (worker processes, default 4), ``WEB_THREADS`` (threads serving each
@@ -20,8 +23,10 @@ Timeouts, and why they fit together:
 - On SIGTERM granian stops accepting, lets every request it has received finish and be
   answered, then exits; a worker still busy after ``busy timeout + SHUTDOWN_MARGIN_SECONDS`` is
   killed, so the shutdown bound can never cut off a request waiting for the lock.
-- Headers must arrive within ``HEADER_READ_TIMEOUT_MS``; a connection that trickles slower is
-  closed (it never held a worker anyway).
+- Headers must arrive within ``HEADER_READ_TIMEOUT_MS`` (nginx's and granian's limit); a body
+  may pause at most ``BODY_READ_TIMEOUT_SECONDS`` (nginx answers 408). Neither holds a worker.
+- nginx waits for a worker's answer, and for its requests in flight on SIGTERM, as long as the
+  shutdown bound, so it never cuts off what granian would let finish.
 - A worker that dies is replaced after ``RESPAWN_INTERVAL_SECONDS``.
 
 Metrics (sweetshop/metrics.py): prometheus_client's multiprocess mode sums every worker's
@@ -34,44 +39,90 @@ and a dead worker's files stay until the next start: right for counters and hist
 shop keeps), wrong only for live gauges, which the shop does not use.
 
 Logging: granian's own lines (start, workers, shutdown) go to standard output; the app's JSON
-lines, one per request, go to standard error (sweetshop/observability.py). Granian's access log
-is off: the app's request line says more (request id, user, duration).
+lines, one per request, and nginx's warnings go to standard error (sweetshop/observability.py).
+Access logs are off: the app's request line says more (request id, user, duration).
 """
 import os
 import shutil
+import signal
 import sys
 import tempfile
+from pathlib import Path
 
 from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 
-from . import create_app
+from . import create_app, front
 
 HEADER_READ_TIMEOUT_MS = 30_000
 SHUTDOWN_MARGIN_SECONDS = 10
 RESPAWN_INTERVAL_SECONDS = 1.0
 
 
-def server(environ=os.environ):
-    """A Granian server for the shop, configured from ``environ``.
+def shutdown_seconds(config):
+    """The longest a request may legitimately take, and so the shutdown bound."""
+    return int(config["SQLITE_BUSY_TIMEOUT_SECONDS"] + SHUTDOWN_MARGIN_SECONDS)
 
-    :raise RuntimeError: the app's settings are unusable (no ``SECRET_KEY`` in production, ...);
-        checked here, in the parent, so that a bad setting stops the server at once instead of
-        failing in every worker as it is respawned.
-    """
-    app = create_app()
-    busy_timeout = app.config["SQLITE_BUSY_TIMEOUT_SECONDS"]
+
+def server(config, environ=os.environ, socket=None):
+    """A Granian server for the shop, configured from ``environ``: on ``HOST:PORT``, or on the unix
+    socket ``socket`` when a front server listens there instead."""
+    where = {"uds": Path(socket), "uds_permissions": 0o600} if socket else {
+        "address": environ.get("HOST", "0.0.0.0"), "port": int(environ.get("PORT", "8000"))}
     return Granian(
-        "sweetshop:create_app", factory=True, interface=Interfaces.WSGI,
-        address=environ.get("HOST", "0.0.0.0"), port=int(environ.get("PORT", "8000")),
+        "sweetshop:create_app", factory=True, interface=Interfaces.WSGI, **where,
         workers=int(environ.get("WEB_CONCURRENCY", "4")),
         blocking_threads=int(environ.get("WEB_THREADS", "1")),
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         respawn_failed_workers=True, respawn_interval=RESPAWN_INTERVAL_SECONDS,
-        workers_kill_timeout=int(busy_timeout + SHUTDOWN_MARGIN_SECONDS),
+        workers_kill_timeout=shutdown_seconds(config),
         log_access=False, websockets=False,
     )
+
+
+def settings():
+    """The app's settings, read here in the parent so that a bad one stops the server at once
+    instead of failing in every worker as it is respawned.
+
+    :raise RuntimeError: the app's settings are unusable (no ``SECRET_KEY`` in production, ...).
+    """
+    return create_app().config
+
+
+def front_directory(config, environ=os.environ):
+    """A private directory holding nginx's configuration, temporary files and granian's socket;
+    returns ``(directory, nginx program, socket path)``. The workers, forked later, learn from
+    ``environ`` to trust one proxy more: nginx.
+
+    :raise RuntimeError: nginx is not installed.
+    """
+    binary = front.nginx_binary(config["FRONT_SERVER"])
+    directory = tempfile.mkdtemp(prefix="sweetshop-front-")
+    socket = os.path.join(directory, "granian.sock")
+    text = front.nginx_config(directory, socket, config, environ,
+                              (HEADER_READ_TIMEOUT_MS // 1000, shutdown_seconds(config)))
+    Path(directory, "nginx.conf").write_text(text)
+    environ["SWEETSHOP_TRUSTED_PROXIES"] = str(config["TRUSTED_PROXIES"] + 1)
+    return directory, binary, socket
+
+
+def supervise(shop, binary, directory, environ=os.environ):
+    """Start nginx once granian's socket exists; SIGTERM and SIGINT stop nginx first (it drains),
+    and granian stops when nginx has exited. Returns the ``FrontServer``."""
+    proxy = front.FrontServer(binary, directory, on_exit=shop.signal_handler_interrupt)
+
+    def start():
+        # Granian set its own handlers just before its startup hooks run: replace them.
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: proxy.stop())
+        proxy.start()
+        address = front.listen_address(environ.get("HOST", "0.0.0.0"), environ.get("PORT", "8000"))
+        print(f"sweetshop: nginx listening at http://{address}", flush=True)
+
+    shop.on_startup(start)
+    shop.on_shutdown(proxy.stop)  # granian stopped on its own (a crash loop): so does nginx
+    return proxy
 
 
 def metrics_directory(environ=os.environ):
@@ -98,9 +149,16 @@ def metrics_directory(environ=os.environ):
 
 
 def main():
+    directory = None
     try:
         metrics_path, made = metrics_directory()
-        shop = server()
+        config = settings()
+        if config["FRONT_SERVER"]:
+            directory, binary, socket = front_directory(config)
+            shop = server(config, socket=socket)
+            proxy = supervise(shop, binary, directory)
+        else:
+            shop, proxy = server(config), None
     except (RuntimeError, OSError) as error:
         sys.exit(f"sweetshop: {error}")
     try:
@@ -108,6 +166,10 @@ def main():
     finally:
         if made:
             shutil.rmtree(metrics_path, ignore_errors=True)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
+    if proxy is not None and proxy.failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

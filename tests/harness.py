@@ -111,9 +111,9 @@ def server_command(app, port, workers, threads=1):
     """The command line serving the WSGI ``app`` on 127.0.0.1:``port`` with ``workers`` processes,
     each taking requests on ``threads`` threads.
 
-    The shop (``SHOP``) runs as production runs it, ``python -m sweetshop.serve`` (granian,
-    configured from the environment of ``server_environment``); any other ``app`` ("module:name",
-    the benchmarks' references) under granian with the same options.
+    The shop (``SHOP``) runs as production runs it, ``python -m sweetshop.serve`` (nginx in front
+    of granian, configured from the environment of ``server_environment``); any other ``app``
+    ("module:name", the benchmarks' references) under granian alone with the same options.
     """
     if app == SHOP:
         return [sys.executable, "-m", "sweetshop.serve"]
@@ -178,8 +178,10 @@ class LiveServer:
         return complete.decode(errors="replace").splitlines()
 
     def worker_pids(self):
+        """The server's worker processes (granian's; not the front server, nginx)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
+        return [int(pid) for pid in children.split()
+                if Path(f"/proc/{pid}/comm").read_text().strip() != "nginx"]
 
     def _wait_until_up(self, seconds):
         deadline = time.monotonic() + seconds
@@ -223,6 +225,16 @@ class LiveServer:
                                  data={"username": username, "password": password}, timeout=30)
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+class MakeServe(LiveServer):
+    """The shop started the way operators start it first: ``make serve`` (db upgrade, then
+    sweetshop/serve.py), in the virtualenv running these tests."""
+
+    startup_seconds = 120  # make installs first if setup.cfg or constraints.txt changed
+
+    def command(self):
+        return ["make", "--no-print-directory", "--silent", "serve", f"VENV={sys.prefix}"]
 
 
 class Cluster:

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import statistics
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from conftest import LiveServer, migrated_database
+from harness import MakeServe
 from config import database_url
 
 pytestmark = pytest.mark.slow
@@ -27,16 +27,6 @@ pytestmark = pytest.mark.slow
 # once all finished in that time on PostgreSQL, whose sale commits with its own statement.
 PURCHASES = 128
 REQUEST = b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 40\r\n\r\n"
-
-
-class MakeServe(LiveServer):
-    """The shop started the way operators start it first: ``make serve`` (db upgrade, then
-    sweetshop/serve.py), in the virtualenv running these tests."""
-
-    startup_seconds = 120  # make installs first if setup.cfg or constraints.txt changed
-
-    def command(self):
-        return ["make", "--no-print-directory", "--silent", "serve", f"VENV={sys.prefix}"]
 
 
 @pytest.fixture

@@ -29,6 +29,11 @@ def login():
         data = json_body()
         if not isinstance(data, dict):
             raise ValidationError({}, "Request body must be a JSON object")
+        # Like every other JSON body, an unknown field is refused. (The OAuth2 form, above, may
+        # carry grant_type, scope and client fields by that standard: they are ignored.)
+        unknown = {field: ["Unknown field."] for field in data if field not in ("username", "password")}
+        if unknown:
+            raise ValidationError(unknown)
     missing = {field: ["Field required."] for field in ("username", "password")
                if not isinstance(data.get(field), str) or not data.get(field)}
     if missing:

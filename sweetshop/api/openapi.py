@@ -128,7 +128,7 @@ SCHEMAS = {
         },
     },
     "Login": {
-        "type": "object", "required": ["username", "password"],
+        "type": "object", "required": ["username", "password"], "additionalProperties": False,
         "properties": {"username": {"type": "string", "minLength": 1},
                        "password": {"type": "string", "minLength": 1}},
     },
@@ -479,8 +479,12 @@ PATHS = {
     "/api/users/{user_id}/admin": {
         "parameters": [USER_ID],
         "post": {"summary": "Make the user an admin (admin)", "security": SECURED,
+                 "requestBody": {"required": False, "content": _json({
+                     "type": "object", "additionalProperties": False,
+                     "properties": {"is_admin": {"const": True}},
+                     "description": "Optional; anything but {} or {\"is_admin\": true} is refused (422)"})},
                  "responses": {"200": _ok("The user", _ref("User")),
-                               "404": _error("No such user"), **_errors("401", "403")}},
+                               "404": _error("No such user"), **_errors("401", "403", "422")}},
         "delete": {"summary": "Revoke the user's admin rights (admin; never your own or the last admin's)",
                    "security": SECURED,
                    "responses": {"200": _ok("The user", _ref("User")),

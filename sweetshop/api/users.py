@@ -3,9 +3,9 @@ from flask import g, request
 
 from .. import accounts
 from ..errors import ValidationError
-from ..rules import check_plain_text
+from ..rules import check_plain_text, clean_fields
 from .blueprint import bp
-from .http import auth_required, paging, user_json
+from .http import auth_required, json_body, paging, user_json
 
 SEARCH_MAX = 100
 
@@ -21,6 +21,12 @@ def _search_text():
     return value or None
 
 
+def _clean_grant(value):
+    if value is not True:
+        raise ValueError("POST grants admin rights: send {} or {\"is_admin\": true}; DELETE revokes them.")
+    return value
+
+
 @bp.get("/users")
 @auth_required(admin=True)
 def list_users():
@@ -31,6 +37,9 @@ def list_users():
 @bp.post("/users/<id:user_id>/admin")
 @auth_required(admin=True)
 def grant_admin(user_id):
+    # POST grants: a body is optional, but one that says anything else (``{"is_admin": false}``
+    # meant as a revoke, a typo) is refused rather than granting against its word.
+    clean_fields(json_body(default={}), {"is_admin": _clean_grant})
     return user_json(accounts.grant_admin(user_id, by_user_id=g.user.id))
 
 
