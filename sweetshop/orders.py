@@ -1,15 +1,23 @@
-"""Reading orders: one order, a page of orders, how many; as plain frozen views."""
+"""Orders: placing and cancelling one (all or nothing), and reading them as plain frozen views.
+
+Stock itself changes only in inventory.py; this module decides what happens to the order and
+calls inventory's primitives inside the same transaction.
+"""
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
+from . import inventory, metrics
+from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderKeyReusedError,
+                     OrderNotFoundError, OrderShortError, OrderSweetsMissingError)
 from .extensions import db
-from .models import Order, OrderLine, Sweet, User
+from .models import Order, OrderLine, StockMovement, Sweet, User, utcnow
 
 orders = Order.__table__
-lines = OrderLine.__table__
+order_lines = OrderLine.__table__
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,11 @@ def _lines_of(order_ids):
     if not order_ids:
         return found
     rows = db.session.execute(
-        select(lines.c.order_id, lines.c.sweet_id, Sweet.name, lines.c.quantity, lines.c.unit_price)
-        .join(Sweet, Sweet.id == lines.c.sweet_id)
-        .where(lines.c.order_id.in_(order_ids))
-        .order_by(lines.c.order_id, lines.c.sweet_id)
+        select(order_lines.c.order_id, order_lines.c.sweet_id, Sweet.name, order_lines.c.quantity,
+               order_lines.c.unit_price)
+        .join(Sweet, Sweet.id == order_lines.c.sweet_id)
+        .where(order_lines.c.order_id.in_(order_ids))
+        .order_by(order_lines.c.order_id, order_lines.c.sweet_id)
     ).all()
     for row in rows:
         found[row.order_id].append(OrderLineView(row.sweet_id, row.name, row.quantity, row.unit_price,
@@ -112,3 +121,180 @@ def count_orders(*, user_id=None, status=None):
     if status is not None:
         query = query.where(orders.c.status == status)
     return db.session.scalar(query)
+
+
+# --- placing and cancelling ------------------------------------------------------------------
+#
+# Why ascending sweet id makes deadlocks impossible: each line's conditional UPDATE locks its
+# sweet's row until the commit. A deadlock needs two transactions each holding a row the other
+# waits for, i.e. one locking A then B while the other locks B then A. When every transaction
+# that locks several sweets (placing and cancelling orders) locks them in ascending id, and
+# every other one (a purchase, a restock, an edit) locks a single sweet, any transaction that
+# waits is waiting for a higher id than all it holds, so a cycle of waits cannot close. The
+# order row a cancel locks first is locked by nobody else but racing cancels of that order,
+# which wait for it before locking any sweet. (The inserts' foreign-key checks take only
+# KEY SHARE locks, which no UPDATE of these tables conflicts with.)
+
+sweets = Sweet.__table__
+
+
+def place_order(user_id, items, idempotency_key=None):
+    """Sell every line of an order in one transaction, or none; returns the order (``OrderView``).
+
+    ``items`` are ``(sweet_id, quantity)`` pairs, already valid (see ``rules.clean_order_items``):
+    1 to 50 of them, each sweet once. With an ``idempotency_key`` the order is placed at most
+    once per user and key: a repeat returns the first order and leaves stock alone.
+
+    :raise OrderSweetsMissingError: some sweets are not on sale (``missing``; nothing changed).
+    :raise OrderShortError: some lines ask for more than there is (``shortages``; nothing changed).
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    lines = sorted(tuple(item) for item in items)
+    earlier = _replay_order(user_id, idempotency_key, lines)
+    if earlier is not None:
+        return earlier
+    now = utcnow()
+    try:
+        order_id, refused, sold = _sell_lines(user_id, lines, idempotency_key, now)
+        if refused is None:
+            db.session.commit()
+    except IntegrityError:
+        # A twin order with the same key committed first (another worker or host): the unique
+        # (user, key) index refused our order row, and the rollback undoes everything we did.
+        db.session.rollback()
+        earlier = _replay_order(user_id, idempotency_key, lines)
+        if earlier is None:
+            raise
+        return earlier
+    if refused is not None:
+        # Roll back whole first: what the earlier lines took goes back, and their locks go.
+        # (No twin can have placed this order meanwhile: it would have waited on our order row.)
+        db.session.rollback()
+        raise _why_not_placed(lines, refused)
+    inventory.log_changes(StockMovement.PURCHASE,
+                          [(sweet_id, -quantity, balance) for sweet_id, quantity, _, balance in sold],
+                          user_id)
+    metrics.record_order_placed(sum(quantity for _, quantity in lines))
+    order = get_order(order_id)
+    db.session.rollback()
+    return order
+
+
+def _sell_lines(user_id, lines, idempotency_key, now):
+    """The order row, then the stock taken line by line in ascending sweet id (the comment above
+    ``place_order``), then the order's lines; all uncommitted.
+
+    Returns ``(order_id, None, sold)`` (``sold`` as ``inventory.sell_lines`` gives it), or
+    ``(order_id, sweet_id, None)`` for the first line whose UPDATE touched no row (the caller
+    must roll back).
+
+    :raise IntegrityError: the user already placed an order with this key.
+    """
+    order_id = db.session.execute(
+        insert(orders).values(user_id=user_id, status=Order.PLACED, created_at=now,
+                              idempotency_key=idempotency_key).returning(orders.c.id)
+    ).scalar_one()
+    refused, sold = inventory.sell_lines(order_id, user_id, lines, now)
+    if refused is not None:
+        return order_id, refused, None
+    db.session.execute(insert(order_lines), [
+        {"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity, "unit_price": unit_price}
+        for sweet_id, quantity, unit_price, _ in sold])
+    return order_id, None, sold
+
+
+def _why_not_placed(lines, refused):
+    """The error for an order refused (and rolled back) at line ``refused``.
+
+    Only now do we read the rows, once, to report every missing sweet and every short line.
+    """
+    ids = [sweet_id for sweet_id, _ in lines]
+    available = dict(db.session.execute(
+        select(sweets.c.id, sweets.c.quantity).where(sweets.c.id.in_(ids), sweets.c.archived_at.is_(None))
+    ).all())
+    db.session.rollback()
+    missing = [sweet_id for sweet_id in ids if sweet_id not in available]
+    if missing:
+        return OrderSweetsMissingError(missing)
+    shortages = [{"sweet_id": sweet_id, "requested": quantity, "available": available[sweet_id]}
+                 for sweet_id, quantity in lines
+                 if quantity > available[sweet_id] or sweet_id == refused]
+    metrics.record_order_refused()
+    # The refused line is always listed: if stock came back between the refusal and this look,
+    # it shows what there is now, and the client may simply try again.
+    return OrderShortError(shortages)
+
+
+def _replay_order(user_id, idempotency_key, lines):
+    """The user's earlier order under this key, or None if there is none.
+
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    if idempotency_key is None:
+        return None
+    order_id = db.session.execute(
+        select(orders.c.id).where(orders.c.user_id == user_id,
+                                  orders.c.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    earlier = get_order(order_id) if order_id is not None else None
+    db.session.rollback()  # end the read before any write (SQLite)
+    if earlier is not None and [(i.sweet_id, i.quantity) for i in earlier.items] != lines:
+        raise OrderKeyReusedError()
+    return earlier
+
+
+def cancel_order(order_id, user_id, is_admin, window_seconds):
+    """Cancel a placed order and put every line's units back in stock; returns the order.
+
+    An admin may cancel any order at any time; a customer only their own, within
+    ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
+
+    :raise OrderNotFoundError: no such order, or another customer's (for a non-admin).
+    :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
+    :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
+    """
+    order = _order_to_cancel(order_id)
+    if order is None or not (is_admin or order.user_id == user_id):
+        raise OrderNotFoundError()
+    if order.status == Order.CANCELLED:
+        raise OrderAlreadyCancelledError()
+    now = utcnow()
+    if not is_admin and now - _utc(order.created_at) > timedelta(seconds=window_seconds):
+        raise CancelWindowClosedError()
+
+    # The row count decides which of several racing cancels gives the stock back: the first
+    # to update the row wins; the others wait for its commit, then find no placed row.
+    won = db.session.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.status == Order.PLACED)
+        .values(status=Order.CANCELLED, cancelled_at=now)
+    ).rowcount
+    if not won:
+        db.session.rollback()
+        raise OrderAlreadyCancelledError()
+    returned = _return_lines(order_id, user_id, now)
+    db.session.commit()
+    inventory.log_changes(StockMovement.RETURN, returned, user_id)
+    metrics.record_order_cancelled()
+    cancelled = get_order(order_id)
+    db.session.rollback()
+    return cancelled
+
+
+def _order_to_cancel(order_id):
+    """The order's owner, status and time, for the checks before the conditional UPDATE (which
+    alone decides a race: the status may change between this read and that write)."""
+    order = db.session.execute(
+        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
+    ).one_or_none()
+    db.session.rollback()  # end the read before the write (SQLite)
+    return order
+
+
+def _return_lines(order_id, user_id, now):
+    """Every line's units back in stock, in ascending sweet id (``inventory.return_lines``);
+    uncommitted. Returns ``[(sweet_id, quantity, balance)]``."""
+    to_return = db.session.execute(
+        select(order_lines.c.sweet_id, order_lines.c.quantity)
+        .where(order_lines.c.order_id == order_id).order_by(order_lines.c.sweet_id)
+    ).all()
+    return inventory.return_lines(order_id, user_id, to_return, now)

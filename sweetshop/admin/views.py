@@ -229,8 +229,8 @@ def cancel_order(order_id):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            inventory.cancel_order(order_id, current_user.id, True,
-                                   current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+            order_queries.cancel_order(order_id, current_user.id, True,
+                                       current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
         except OrderNotFoundError:
             abort(404)
         except OrderAlreadyCancelledError:

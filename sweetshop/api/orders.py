@@ -1,9 +1,8 @@
 """API orders: place a basket in one go, list and read orders, cancel one."""
 from flask import abort, current_app, g, request, url_for
 
-from .. import inventory
+from .. import orders
 from ..errors import OrderNotFoundError
-from ..orders import get_order, list_orders
 from ..rules import clean_new_order
 from .blueprint import bp
 from .http import auth_required, idempotency_key, iso, json_body, paging
@@ -25,7 +24,7 @@ def order_json(order):
 @auth_required()
 def place_order():
     items = clean_new_order(json_body())
-    order = inventory.place_order(g.user.id, items, idempotency_key=idempotency_key())
+    order = orders.place_order(g.user.id, items, idempotency_key=idempotency_key())
     return order_json(order), 201, {"Location": url_for(".read_order", order_id=order.id)}
 
 
@@ -36,14 +35,14 @@ def list_my_orders():
     everyone = request.args.get("all", "").lower() in ("1", "true", "yes")
     if everyone and not g.user.is_admin:
         abort(403, "Not authorized")
-    found = list_orders(user_id=None if everyone else g.user.id, skip=skip, limit=limit)
+    found = orders.list_orders(user_id=None if everyone else g.user.id, skip=skip, limit=limit)
     return [order_json(order) for order in found]
 
 
 @bp.get("/orders/<id:order_id>")
 @auth_required()
 def read_order(order_id):
-    order = get_order(order_id)
+    order = orders.get_order(order_id)
     # Another customer's order is "not found": its existence is not theirs to learn.
     if order is None or not (g.user.is_admin or order.user_id == g.user.id):
         raise OrderNotFoundError()
@@ -53,6 +52,6 @@ def read_order(order_id):
 @bp.post("/orders/<id:order_id>/cancel")
 @auth_required()
 def cancel_order(order_id):
-    order = inventory.cancel_order(order_id, g.user.id, g.user.is_admin,
-                                   current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+    order = orders.cancel_order(order_id, g.user.id, g.user.is_admin,
+                                current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
     return order_json(order)

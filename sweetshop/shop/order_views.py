@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import catalog, inventory, orders
+from .. import catalog, orders
 from ..errors import CancelWindowClosedError, OrderAlreadyCancelledError, OrderNotFoundError
 from ..forms import ConfirmForm
 from ..security import safe_next
@@ -74,8 +74,8 @@ def cancel_order(order_id):
     form = ConfirmForm()
     order = _visible_order(order_id)
     try:
-        inventory.cancel_order(order_id, current_user.id, current_user.is_admin,
-                               current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+        orders.cancel_order(order_id, current_user.id, current_user.is_admin,
+                            current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
     except OrderNotFoundError:
         abort(404)
     except CancelWindowClosedError:

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from .. import catalog, inventory
+from .. import catalog, orders
 from ..errors import (IdempotencyKeyReusedError, OrderShortError, OrderSweetsMissingError,
                       SweetNotFoundError, ValidationError)
 from ..forms import AddToBasketForm, BasketLineForm, ConfirmForm, PlaceOrderForm, SearchForm
@@ -227,7 +227,7 @@ def place_order():
         flash(f"{error} Nothing was bought.", "error")
         return _basket_page(status=422)
     try:
-        order = inventory.place_order(current_user.id, items, idempotency_key=form.token.data)
+        order = orders.place_order(current_user.id, items, idempotency_key=form.token.data)
     except OrderShortError as error:
         flash("Nothing was bought: there is not enough of some sweets. Change the lines marked below "
               "and place the order again.", "error")
