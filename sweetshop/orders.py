@@ -3,6 +3,8 @@
 Stock itself changes only in inventory.py; this module decides what happens to the order and
 calls inventory's primitives inside the same transaction.
 """
+import logging
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -11,13 +13,17 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import inventory, metrics
-from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderKeyReusedError,
-                     OrderNotFoundError, OrderShortError, OrderSweetsMissingError)
+from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderAlreadyCollectedError,
+                     OrderKeyReusedError, OrderNotCollectableError, OrderNotFoundError, OrderNotPlacedError,
+                     OrderShortError, OrderSweetsMissingError)
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, User, utcnow
 
 orders = Order.__table__
 order_lines = OrderLine.__table__
+# The states an order can still leave: cancelling or collecting it starts from one of these.
+OPEN = (Order.PLACED, Order.READY)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,15 +42,23 @@ class OrderView:
     id: int
     user_id: int
     username: str
+    full_name: str | None
     status: str
     created_at: datetime
     cancelled_at: datetime | None
+    ready_at: datetime | None
+    collected_at: datetime | None
     total: Decimal
     items: tuple[OrderLineView, ...]  # ascending sweet_id
 
     @property
     def is_placed(self):
         return self.status == Order.PLACED
+
+    @property
+    def is_open(self):
+        """Not yet handed over nor cancelled: it may still be cancelled (or collected)."""
+        return self.status in OPEN
 
 
 def _utc(moment):
@@ -56,8 +70,8 @@ def _utc(moment):
     return moment.astimezone(timezone.utc)
 
 
-_ORDER_COLUMNS = (orders.c.id, orders.c.user_id, User.username, orders.c.status, orders.c.created_at,
-                  orders.c.cancelled_at)
+_ORDER_COLUMNS = (orders.c.id, orders.c.user_id, User.username, User.full_name, orders.c.status,
+                  orders.c.created_at, orders.c.cancelled_at, orders.c.ready_at, orders.c.collected_at)
 
 
 def _lines_of(order_ids):
@@ -79,8 +93,10 @@ def _lines_of(order_ids):
 
 
 def _view(row, items):
-    return OrderView(id=row.id, user_id=row.user_id, username=row.username, status=row.status,
-                     created_at=_utc(row.created_at), cancelled_at=_utc(row.cancelled_at),
+    return OrderView(id=row.id, user_id=row.user_id, username=row.username, full_name=row.full_name,
+                     status=row.status, created_at=_utc(row.created_at),
+                     cancelled_at=_utc(row.cancelled_at), ready_at=_utc(row.ready_at),
+                     collected_at=_utc(row.collected_at),
                      total=sum((item.line_total for item in items), Decimal("0.00")),
                      items=tuple(items))
 
@@ -111,6 +127,30 @@ def list_orders(*, user_id=None, status=None, skip=0, limit=100):
         _matching(user_id, status).order_by(orders.c.id.desc()).offset(skip).limit(limit)).all()
     items = _lines_of([row.id for row in rows])
     return [_view(row, items[row.id]) for row in rows]
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """One sweet to pack: how many units over how many orders."""
+
+    sweet_id: int
+    name: str
+    units: int
+    orders: int
+
+
+def pick_list():
+    """What to pack: every sweet of the placed orders, its units summed, by name."""
+    rows = db.session.execute(
+        select(order_lines.c.sweet_id, Sweet.name, func.sum(order_lines.c.quantity),
+               func.count(order_lines.c.order_id))
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .join(Sweet, Sweet.id == order_lines.c.sweet_id)
+        .where(orders.c.status == Order.PLACED)
+        .group_by(order_lines.c.sweet_id, Sweet.name)
+        .order_by(func.lower(Sweet.name), order_lines.c.sweet_id)
+    ).all()
+    return [PickLine(sweet_id, name, int(units), count) for sweet_id, name, units, count in rows]
 
 
 def count_orders(*, user_id=None, status=None):
@@ -244,33 +284,28 @@ def _replay_order(user_id, idempotency_key, lines):
 
 
 def cancel_order(order_id, user_id, is_admin, window_seconds):
-    """Cancel a placed order and put every line's units back in stock; returns the order.
+    """Cancel a placed or ready order and put every line's units back in stock; returns the order.
 
-    An admin may cancel any order at any time; a customer only their own, within
-    ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
+    An admin may cancel any order not yet collected, at any time; a customer only their own,
+    within ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
 
     :raise OrderNotFoundError: no such order, or another customer's (for a non-admin).
     :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
+    :raise OrderAlreadyCollectedError: it was handed over (also by a racing request).
     :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
     """
     order = _order_to_cancel(order_id)
     if order is None or not (is_admin or order.user_id == user_id):
         raise OrderNotFoundError()
-    if order.status == Order.CANCELLED:
-        raise OrderAlreadyCancelledError()
+    if order.status not in OPEN:
+        raise _not_cancelled(order.status)
     now = utcnow()
     if not is_admin and now - _utc(order.created_at) > timedelta(seconds=window_seconds):
         raise CancelWindowClosedError()
 
-    # The row count decides which of several racing cancels gives the stock back: the first
-    # to update the row wins; the others wait for its commit, then find no placed row.
-    won = db.session.execute(
-        update(orders).where(orders.c.id == order_id, orders.c.status == Order.PLACED)
-        .values(status=Order.CANCELLED, cancelled_at=now)
-    ).rowcount
-    if not won:
-        db.session.rollback()
-        raise OrderAlreadyCancelledError()
+    # The row count decides which of several racing steps wins (cancels, a collect): the first
+    # to update the row wins; the others wait for its commit, then find it no longer open.
+    _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=now)
     returned = _return_lines(order_id, user_id, now)
     db.session.commit()
     inventory.log_changes(StockMovement.RETURN, returned, user_id)
@@ -278,6 +313,11 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     cancelled = get_order(order_id)
     db.session.rollback()
     return cancelled
+
+
+def _not_cancelled(status):
+    """The refusal of a cancel that found the order ``status`` (collected or cancelled)."""
+    return OrderAlreadyCollectedError() if status == Order.COLLECTED else OrderAlreadyCancelledError()
 
 
 def _order_to_cancel(order_id):
@@ -298,3 +338,57 @@ def _return_lines(order_id, user_id, now):
         .where(order_lines.c.order_id == order_id).order_by(order_lines.c.sweet_id)
     ).all()
     return inventory.return_lines(order_id, user_id, to_return, now)
+
+
+# --- fulfilment: packed, then handed over -----------------------------------------------------
+
+
+def mark_ready(order_id, admin_id):
+    """Mark a placed order as packed and waiting for collection; returns the order.
+
+    :raise OrderNotFoundError: no such order.
+    :raise OrderNotPlacedError: it is ready, collected or cancelled already (also by a racing
+        request); ``status`` says which.
+    """
+    _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+    return _committed_step(order_id, Order.READY, admin_id)
+
+
+def mark_collected(order_id, admin_id):
+    """Record that the customer collected (and paid for) an order, packed or not; returns it.
+
+    :raise OrderNotFoundError: no such order.
+    :raise OrderNotCollectableError: it is collected or cancelled already (also by a racing
+        request); ``status`` says which.
+    """
+    _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED, collected_at=utcnow())
+    return _committed_step(order_id, Order.COLLECTED, admin_id)
+
+
+def _step(order_id, sources, refusal, **values):
+    """Move the order from one of ``sources`` with one conditional UPDATE; uncommitted.
+
+    The row count decides a race: of several steps sent at once, the first to update the row
+    wins, and the others wait for its commit, then match no row. Only a loser reads the order
+    again, to say why (states only move forward, so what it reads is not one of ``sources``).
+
+    :raise OrderNotFoundError: no such order (nothing changed).
+    :raise: ``refusal(status)`` with the order's current status (nothing changed).
+    """
+    won = db.session.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.status.in_(sources)).values(**values)
+    ).rowcount
+    if won:
+        return
+    status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
+    db.session.rollback()
+    raise OrderNotFoundError() if status is None else refusal(status)
+
+
+def _committed_step(order_id, status, admin_id):
+    """Commit a won ``_step`` and log it; the order as it now stands."""
+    db.session.commit()
+    log.info("order step", extra={"order_id": order_id, "status": status, "by_user_id": admin_id})
+    order = get_order(order_id)
+    db.session.rollback()
+    return order
