@@ -118,13 +118,14 @@ def get_order(order_id):
     return _view(row, _lines_of([row.id])[row.id])
 
 
-def list_orders(*, user_id=None, status=None, skip=0, limit=100):
-    """A page of orders, newest first: one user's or everybody's, optionally of one status.
+def list_orders(*, user_id=None, status=None, skip=0, limit=100, oldest_first=False):
+    """A page of orders, newest first (or oldest, for the packers): one user's or everybody's,
+    optionally of one status.
 
     Two queries whatever the page size: the orders, then all their lines.
     """
-    rows = db.session.execute(
-        _matching(user_id, status).order_by(orders.c.id.desc()).offset(skip).limit(limit)).all()
+    order = orders.c.id.asc() if oldest_first else orders.c.id.desc()
+    rows = db.session.execute(_matching(user_id, status).order_by(order).offset(skip).limit(limit)).all()
     items = _lines_of([row.id for row in rows])
     return [_view(row, items[row.id]) for row in rows]
 
