@@ -5,11 +5,11 @@ calls inventory's primitives inside the same transaction.
 """
 import logging
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import inventory, metrics
@@ -17,10 +17,12 @@ from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderA
                      OrderKeyReusedError, OrderNotCollectableError, OrderNotFoundError, OrderNotPlacedError,
                      OrderShortError, OrderSweetsMissingError)
 from .extensions import db
-from .models import Order, OrderLine, StockMovement, Sweet, User, utcnow
+from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, User, utcnow
 
 orders = Order.__table__
 order_lines = OrderLine.__table__
+# What a step changes besides the status.
+_TIMES = (orders.c.ready_at, orders.c.collected_at, orders.c.cancelled_at)
 # The states an order can still leave: cancelling or collecting it starts from one of these.
 OPEN = (Order.PLACED, Order.READY)
 log = logging.getLogger(__name__)
@@ -306,7 +308,7 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
 
     # The row count decides which of several racing steps wins (cancels, a collect): the first
     # to update the row wins; the others wait for its commit, then find it no longer open.
-    _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=now)
+    _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
     returned = _return_lines(order_id, user_id, now)
     db.session.commit()
     inventory.log_changes(StockMovement.RETURN, returned, user_id)
@@ -351,8 +353,8 @@ def mark_ready(order_id, admin_id):
     :raise OrderNotPlacedError: it is ready, collected or cancelled already (also by a racing
         request); ``status`` says which.
     """
-    _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
-    return _committed_step(order_id, Order.READY, admin_id)
+    moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+    return _committed_step(moved, admin_id)
 
 
 def mark_collected(order_id, admin_id):
@@ -362,12 +364,14 @@ def mark_collected(order_id, admin_id):
     :raise OrderNotCollectableError: it is collected or cancelled already (also by a racing
         request); ``status`` says which.
     """
-    _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED, collected_at=utcnow())
-    return _committed_step(order_id, Order.COLLECTED, admin_id)
+    moved = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
+                  collected_at=_not_before_ready(utcnow()))
+    return _committed_step(moved, admin_id)
 
 
 def _step(order_id, sources, refusal, **values):
-    """Move the order from one of ``sources`` with one conditional UPDATE; uncommitted.
+    """Move the order from one of ``sources`` with one conditional UPDATE; uncommitted. Returns
+    the order's row as this UPDATE left it (status and times).
 
     The row count decides a race: of several steps sent at once, the first to update the row
     wins, and the others wait for its commit, then match no row. Only a loser reads the order
@@ -376,23 +380,37 @@ def _step(order_id, sources, refusal, **values):
     :raise OrderNotFoundError: no such order (nothing changed).
     :raise: ``refusal(status)`` with the order's current status (nothing changed).
     """
-    won = db.session.execute(
+    moved = db.session.execute(
         update(orders).where(orders.c.id == order_id, orders.c.status.in_(sources)).values(**values)
-    ).rowcount
-    if won:
-        return
+        .returning(orders.c.id, orders.c.status, *_TIMES)
+    ).one_or_none()
+    if moved is not None:
+        return moved
     status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
     db.session.rollback()
     raise OrderNotFoundError() if status is None else refusal(status)
 
 
-def _committed_step(order_id, status, admin_id):
-    """Commit a won ``_step`` and log it; the order as it now stands."""
+def _not_before_ready(now):
+    """``now`` as a step's time, or the order's ``ready_at`` if that is later.
+
+    A step that waited on the row for a racing "ready" to commit took ``now`` before that one
+    took its own; evaluated by the UPDATE on the row it changes, this keeps the times in the
+    order the steps happened.
+    """
+    now = literal(now, Timestamp)
+    return case((orders.c.ready_at > now, orders.c.ready_at), else_=now)
+
+
+def _committed_step(moved, admin_id):
+    """Commit a won ``_step`` and log it; the order as this step left it (a racing step may
+    have moved it on since the commit: the answer still tells what this one did)."""
     db.session.commit()
-    log.info("order step", extra={"order_id": order_id, "status": status, "by_user_id": admin_id})
-    order = get_order(order_id)
+    log.info("order step", extra={"order_id": moved.id, "status": moved.status, "by_user_id": admin_id})
+    order = get_order(moved.id)
     db.session.rollback()
-    return order
+    return replace(order, status=moved.status,
+                   **{column.name: _utc(getattr(moved, column.name)) for column in _TIMES})
 
 
 def count_by_status():

@@ -1,12 +1,14 @@
 """Fulfilment in the domain: each step is one conditional UPDATE, and only a loser reads again."""
+from datetime import datetime, timedelta, timezone
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from sweetshop import inventory, orders
 from sweetshop.errors import (OrderAlreadyCancelledError, OrderAlreadyCollectedError,
                               OrderNotCollectableError, OrderNotFoundError, OrderNotPlacedError)
 from sweetshop.extensions import db
-from sweetshop.models import StockMovement
+from sweetshop.models import Order, StockMovement
 from test_domain_orders import new_sweet, quantities, statements
 
 
@@ -117,3 +119,21 @@ def test_list_orders_oldest_first_for_the_packers(buyer):
     placed = [orders.place_order(buyer, [(a, 1)]).id for _ in range(3)]
     assert [o.id for o in orders.list_orders(status="placed", oldest_first=True)] == placed
     assert [o.id for o in orders.list_orders(status="placed")] == placed[::-1]
+
+
+@pytest.mark.parametrize("last_step", ["collect", "cancel"])
+def test_a_step_that_waited_on_a_racing_ready_is_not_stamped_before_it(buyer, last_step):
+    """Its time was taken before the "ready" it waited for committed; the UPDATE keeps the order of events."""
+    order = orders.place_order(buyer, [(new_sweet("A"), 1)])
+    orders.mark_ready(order.id, buyer)
+    later = datetime.now(timezone.utc) + timedelta(seconds=5)  # as if "ready" took its time after ours
+    db.session.execute(update(Order).where(Order.id == order.id).values(ready_at=later))
+    db.session.commit()
+    if last_step == "collect":
+        done = orders.mark_collected(order.id, buyer)
+        assert done.collected_at == later and done.ready_at == later
+    else:
+        done = orders.cancel_order(order.id, buyer, True, 0)
+        assert done.cancelled_at == later
+    placed = orders.place_order(buyer, [(new_sweet("B"), 1)])
+    assert orders.mark_collected(placed.id, buyer).collected_at < later  # no ready_at: its own time
