@@ -167,7 +167,8 @@ def test_ready_and_collected_orders_count_as_sales_and_a_cancelled_ready_one_doe
                              json={"items": [{"sweet_id": fudge, "quantity": quantity}]})
         assert placed.status_code == 201, placed.json
         for step in steps:
-            assert client.post(f"/api/orders/{placed.json['id']}/{step}", headers=api.admin).status_code == 200
+            moved = client.post(f"/api/orders/{placed.json['id']}/{step}", headers=api.admin)
+            assert moved.status_code == 200, moved.json
 
     order(1)
     order(2, "ready")
