@@ -174,9 +174,10 @@ def count_orders(*, user_id=None, status=None):
 # that locks several sweets (placing and cancelling orders) locks them in ascending id, and
 # every other one (a purchase, a restock, an edit) locks a single sweet, any transaction that
 # waits is waiting for a higher id than all it holds, so a cycle of waits cannot close. The
-# order row a cancel locks first is locked by nobody else but racing cancels of that order,
-# which wait for it before locking any sweet. (The inserts' foreign-key checks take only
-# KEY SHARE locks, which no UPDATE of these tables conflicts with.)
+# order row a cancel locks first is locked by nobody else but racing steps of that order:
+# cancels, which wait for it before locking any sweet, and "ready" or "collected", which lock
+# that row alone. (The inserts' foreign-key checks take only KEY SHARE locks, which no UPDATE
+# of these tables conflicts with.)
 
 sweets = Sweet.__table__
 
