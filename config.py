@@ -103,6 +103,10 @@ class Config:
     # The shop's days (sales report, ledger export dates) start at midnight here too.
     SHOP_TIMEZONE = "Europe/London"
     ORDERS_PAGE_SIZE = 20
+    # Click and collect: where and when customers collect an order, and that they pay then. Shown as
+    # plain text on the receipt and "My orders"; empty hides it.
+    COLLECTION_NOTE = ("Collect your order at the shop counter, Monday to Saturday 9:00-17:00. "
+                       "Pay when you collect.")
     # Sales report: a sweet is on the reorder list with fewer days of cover than this
     # (or, when none sold in the last 14 days, with LOW_STOCK_THRESHOLD units or fewer).
     REORDER_COVER_DAYS = 14

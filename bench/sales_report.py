@@ -58,7 +58,7 @@ def fill(url):
         price = rng.randint(20, 500) / 100 if kind == "purchase" else None
         order_id = None
         if kind == "return":
-            # As inventory.cancel_order writes it: no price of its own, the order line's instead.
+            # As orders.cancel_order writes it: no price of its own, the order line's instead.
             order_id = len(orders) + 1
             orders.append((order_id, boss, "cancelled", at, at))
             lines.append((order_id, sweet, change, rng.randint(20, 500) / 100))

@@ -106,9 +106,39 @@ class CancelWindowClosedError(SweetshopError):
     message = "The time to cancel this order has passed"
 
 
-class OrderAlreadyCancelledError(SweetshopError):
+class OrderStepRefusedError(SweetshopError):
+    """An order's step asked of an order in another state; ``order_status`` is its state now."""
+
     status = 409
+
+    def __init__(self, order_status):
+        super().__init__()
+        self.order_status = order_status
+
+    def extra(self):
+        return {"status": self.order_status}
+
+
+class OrderAlreadyCancelledError(OrderStepRefusedError):
     message = "Order already cancelled"
+
+    def __init__(self):
+        super().__init__("cancelled")
+
+
+class OrderAlreadyCollectedError(OrderStepRefusedError):
+    message = "Order already collected"
+
+    def __init__(self):
+        super().__init__("collected")
+
+
+class OrderNotPlacedError(OrderStepRefusedError):
+    message = "Order is not placed"
+
+
+class OrderNotCollectableError(OrderStepRefusedError):
+    message = "Order cannot be collected"
 
 
 class OrderKeyReusedError(IdempotencyKeyReusedError):

@@ -90,8 +90,8 @@ def ledger_csv(since=None, until=None):
 
 def orders_csv():
     """Every order, one row per line, oldest order first and its lines by sweet id: the order's
-    time (UTC) and status (``placed`` or ``cancelled``), its customer, and each line's sweet (its
-    name now), quantity, unit price when sold and line total."""
+    time (UTC) and status (``placed``, ``ready``, ``collected`` or ``cancelled``), its customer,
+    and each line's sweet (its name now), quantity, unit price when sold and line total."""
     lines = OrderLine.__table__
     query = (select(Order.id, Order.created_at, Order.status, User.username, lines.c.sweet_id, Sweet.name,
                     lines.c.quantity, lines.c.unit_price)

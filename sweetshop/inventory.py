@@ -8,26 +8,19 @@ client waits: many workers on many hosts can sell the same sweet safely.
 """
 import logging
 
-from datetime import timedelta
-
 from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from . import metrics
-from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
-                     OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
-                     OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
-                     SweetNotFoundError)
+from .errors import (IdempotencyKeyReusedError, ImportRejectedError, OutOfStockError, StockChangedError,
+                     StockLimitError, SweetNotFoundError)
 from .extensions import db
-from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
-from .orders import get_order
+from .models import StockMovement, Sweet, Timestamp, utcnow
 from .rules import STOCK_MAX
 from .transactions import transaction
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
-orders = Order.__table__
-order_lines = OrderLine.__table__
 # What every stock operation hands back: the sweet as it stands after the change.
 CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
 SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
@@ -322,183 +315,35 @@ def apply_import(creates, updates, user_id=None):
                                     "by_user_id": user_id})
 
 
-# --- orders: many lines bought in one go ----------------------------------------------------
-#
-# Why ascending sweet id makes deadlocks impossible: each line's conditional UPDATE locks its
-# sweet's row until the commit. A deadlock needs two transactions each holding a row the other
-# waits for, i.e. one locking A then B while the other locks B then A. When every transaction
-# that locks several sweets (placing and cancelling orders) locks them in ascending id, and
-# every other one (a purchase, a restock, an edit) locks a single sweet, any transaction that
-# waits is waiting for a higher id than all it holds, so a cycle of waits cannot close. The
-# order row a cancel locks first is locked by nobody else but racing cancels of that order,
-# which wait for it before locking any sweet. (The inserts' foreign-key checks take only
-# KEY SHARE locks, which no UPDATE of these tables conflicts with.)
+# --- orders: the stock side of placing and cancelling one (orders.py owns the order itself) ----
 
 
-def place_order(user_id, items, idempotency_key=None):
-    """Sell every line of an order in one transaction, or none; returns the order (``OrderView``).
+def sell_lines(order_id, user_id, lines, now):
+    """Section 5's conditional UPDATE for each ``(sweet_id, quantity)`` of an order, in the order
+    given (the caller sorts them by ascending sweet id), then their ledger rows; all uncommitted.
 
-    ``items`` are ``(sweet_id, quantity)`` pairs, already valid (see ``rules.clean_order_items``):
-    1 to 50 of them, each sweet once. With an ``idempotency_key`` the order is placed at most
-    once per user and key: a repeat returns the first order and leaves stock alone.
-
-    :raise OrderSweetsMissingError: some sweets are not on sale (``missing``; nothing changed).
-    :raise OrderShortError: some lines ask for more than there is (``shortages``; nothing changed).
-    :raise OrderKeyReusedError: the key was used for an order with other items.
+    Returns ``(None, sold)`` with ``sold`` = ``[(sweet_id, quantity, unit_price, balance)]``, or
+    ``(sweet_id, None)`` for the first line whose UPDATE touched no row: the caller must roll back.
     """
-    lines = sorted(tuple(item) for item in items)
-    earlier = _replay_order(user_id, idempotency_key, lines)
-    if earlier is not None:
-        return earlier
-    now = utcnow()
-    try:
-        order_id, refused, ledger_rows = _sell_lines(user_id, lines, idempotency_key, now)
-        if refused is None:
-            db.session.commit()
-    except IntegrityError:
-        # A twin order with the same key committed first (another worker or host): the unique
-        # (user, key) index refused our order row, and the rollback undoes everything we did.
-        db.session.rollback()
-        earlier = _replay_order(user_id, idempotency_key, lines)
-        if earlier is None:
-            raise
-        return earlier
-    if refused is not None:
-        # Roll back whole first: what the earlier lines took goes back, and their locks go.
-        # (No twin can have placed this order meanwhile: it would have waited on our order row.)
-        db.session.rollback()
-        raise _why_not_placed(lines, refused)
-    for row in ledger_rows:
-        _log_change(row["sweet_id"], StockMovement.PURCHASE, row["change"], row["balance"], user_id)
-    metrics.record_order_placed(sum(quantity for _, quantity in lines))
-    order = get_order(order_id)
-    db.session.rollback()
-    return order
-
-
-def _sell_lines(user_id, lines, idempotency_key, now):
-    """The order row, then section 5's conditional UPDATE per line in ascending sweet id, then
-    the lines and their ledger rows; all uncommitted.
-
-    Returns ``(order_id, None, ledger_rows)``, or ``(order_id, sweet_id, None)`` for the first
-    line whose UPDATE touched no row (the caller must roll back).
-
-    :raise IntegrityError: the user already placed an order with this key.
-    """
-    order_id = db.session.execute(
-        insert(orders).values(user_id=user_id, status=Order.PLACED, created_at=now,
-                              idempotency_key=idempotency_key).returning(orders.c.id)
-    ).scalar_one()
-    line_rows, ledger_rows = [], []
-    for sweet_id, quantity in lines:  # ascending sweet id: see the comment above place_order
-        sold = db.session.execute(_SALE, {"sweet_id": sweet_id, "units": quantity, "now": now}
-                                  ).one_or_none()
-        if sold is None:
-            return order_id, sweet_id, None
-        line_rows.append({"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity,
-                          "unit_price": sold.price})
+    sold, ledger_rows = [], []
+    for sweet_id, quantity in lines:
+        row = db.session.execute(_SALE, {"sweet_id": sweet_id, "units": quantity, "now": now}
+                                 ).one_or_none()
+        if row is None:
+            return sweet_id, None
+        sold.append((sweet_id, quantity, row.price, row.quantity))
         ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.PURCHASE, "change": -quantity,
-                            "balance": sold.quantity, "user_id": user_id, "unit_price": sold.price,
+                            "balance": row.quantity, "user_id": user_id, "unit_price": row.price,
                             "idempotency_key": None, "created_at": now, "order_id": order_id})
-    # All rows are locked already; two multi-row inserts instead of two per line.
-    db.session.execute(insert(order_lines), line_rows)
+    # All rows are locked already: one multi-row insert instead of one per line.
     db.session.execute(insert(movements), ledger_rows)
-    return order_id, None, ledger_rows
+    return None, sold
 
 
-def _why_not_placed(lines, refused):
-    """The error for an order refused (and rolled back) at line ``refused``.
-
-    Only now do we read the rows, once, to report every missing sweet and every short line.
-    """
-    ids = [sweet_id for sweet_id, _ in lines]
-    available = dict(db.session.execute(
-        select(sweets.c.id, sweets.c.quantity).where(sweets.c.id.in_(ids), on_sale)).all())
-    db.session.rollback()
-    missing = [sweet_id for sweet_id in ids if sweet_id not in available]
-    if missing:
-        return OrderSweetsMissingError(missing)
-    shortages = [{"sweet_id": sweet_id, "requested": quantity, "available": available[sweet_id]}
-                 for sweet_id, quantity in lines
-                 if quantity > available[sweet_id] or sweet_id == refused]
-    metrics.record_order_refused()
-    # The refused line is always listed: if stock came back between the refusal and this look,
-    # it shows what there is now, and the client may simply try again.
-    return OrderShortError(shortages)
-
-
-def _replay_order(user_id, idempotency_key, lines):
-    """The user's earlier order under this key, or None if there is none.
-
-    :raise OrderKeyReusedError: the key was used for an order with other items.
-    """
-    if idempotency_key is None:
-        return None
-    order_id = db.session.execute(
-        select(orders.c.id).where(orders.c.user_id == user_id,
-                                  orders.c.idempotency_key == idempotency_key)
-    ).scalar_one_or_none()
-    earlier = get_order(order_id) if order_id is not None else None
-    db.session.rollback()  # end the read before any write (SQLite)
-    if earlier is not None and [(i.sweet_id, i.quantity) for i in earlier.items] != lines:
-        raise OrderKeyReusedError()
-    return earlier
-
-
-def cancel_order(order_id, user_id, is_admin, window_seconds):
-    """Cancel a placed order and put every line's units back in stock; returns the order.
-
-    An admin may cancel any order at any time; a customer only their own, within
-    ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
-
-    :raise OrderNotFoundError: no such order, or another customer's (for a non-admin).
-    :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
-    :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
-    """
-    order = _order_to_cancel(order_id)
-    if order is None or not (is_admin or order.user_id == user_id):
-        raise OrderNotFoundError()
-    if order.status == Order.CANCELLED:
-        raise OrderAlreadyCancelledError()
-    now = utcnow()
-    placed_at = order.created_at
-    if placed_at.tzinfo is None:  # SQLite: naive, in UTC
-        placed_at = placed_at.replace(tzinfo=now.tzinfo)
-    if not is_admin and now - placed_at > timedelta(seconds=window_seconds):
-        raise CancelWindowClosedError()
-
-    # The row count decides which of several racing cancels gives the stock back: the first
-    # to update the row wins; the others wait for its commit, then find no placed row.
-    won = db.session.execute(
-        update(orders).where(orders.c.id == order_id, orders.c.status == Order.PLACED)
-        .values(status=Order.CANCELLED, cancelled_at=now)
-    ).rowcount
-    if not won:
-        db.session.rollback()
-        raise OrderAlreadyCancelledError()
-    returned = _return_lines(order_id, user_id, now)
-    db.session.commit()
-    for sweet_id, quantity, balance in returned:
-        _log_change(sweet_id, StockMovement.RETURN, quantity, balance, user_id)
-    metrics.record_order_cancelled()
-    cancelled = get_order(order_id)
-    db.session.rollback()
-    return cancelled
-
-
-def _order_to_cancel(order_id):
-    """The order's owner, status and time, for the checks before the conditional UPDATE (which
-    alone decides a race: the status may change between this read and that write)."""
-    order = db.session.execute(
-        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
-    ).one_or_none()
-    db.session.rollback()  # end the read before the write (SQLite)
-    return order
-
-
-def _return_lines(order_id, user_id, now):
-    """One atomic increment per line, in ascending sweet id, each with its ``return`` ledger
-    row; uncommitted. Returns ``[(sweet_id, quantity, balance)]``.
+def return_lines(order_id, user_id, lines, now):
+    """One atomic increment per ``(sweet_id, quantity)`` of a cancelled order, in the order given
+    (ascending sweet id), each with its ``return`` ledger row; uncommitted. Returns
+    ``[(sweet_id, quantity, balance)]``.
 
     The increment has no condition: the units were taken from this sweet, so they go back even
     if it was archived meanwhile, and the ledger stays whole. It cannot pass the column's range
@@ -506,10 +351,6 @@ def _return_lines(order_id, user_id, now):
     so a sweet would need over two billion units in stock while the order was open; should it
     happen on PostgreSQL, the whole cancel is refused (``StockLimitError``) and nothing changes.
     """
-    lines = db.session.execute(
-        select(order_lines.c.sweet_id, order_lines.c.quantity)
-        .where(order_lines.c.order_id == order_id).order_by(order_lines.c.sweet_id)
-    ).all()
     returned, ledger_rows = [], []
     try:
         for sweet_id, quantity in lines:
@@ -527,6 +368,13 @@ def _return_lines(order_id, user_id, now):
         raise StockLimitError("Returning the units would take the stock above its maximum") from None
     db.session.execute(insert(movements), ledger_rows)
     return returned
+
+
+def log_changes(kind, changes, user_id):
+    """Log committed ``(sweet_id, change, balance)`` stock changes of one ``kind``; call it only
+    after the commit."""
+    for sweet_id, change, balance in changes:
+        _log_change(sweet_id, kind, change, balance, user_id)
 
 
 def audit_stock():

@@ -192,19 +192,27 @@ class Order(db.Model):
 
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint("status IN ('placed', 'cancelled')", name="status_known"),
+        CheckConstraint("status IN ('placed', 'ready', 'collected', 'cancelled')", name="status_known"),
+        # An order's times follow its status: collected_at iff collected, cancelled_at iff cancelled,
+        # and a ready order has its ready_at (a collected or cancelled one keeps it if it was packed).
+        CheckConstraint("(collected_at IS NOT NULL) = (status = 'collected') "
+                        "AND (cancelled_at IS NOT NULL) = (status = 'cancelled') "
+                        "AND (ready_at IS NOT NULL OR status <> 'ready')", name="times_match_status"),
         # One order per user and Idempotency-Key; racing twins are decided by this index.
         Index("uq_orders_user_key", "user_id", "idempotency_key", unique=True,
               postgresql_where=_KEYED, sqlite_where=_KEYED),
     )
 
-    PLACED, CANCELLED = "placed", "cancelled"
+    PLACED, READY, COLLECTED, CANCELLED = "placed", "ready", "collected", "cancelled"
+    STATUSES = (PLACED, READY, COLLECTED, CANCELLED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=PLACED)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ready_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    collected_at: Mapped[datetime | None] = mapped_column(Timestamp)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
 

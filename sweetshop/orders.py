@@ -1,15 +1,31 @@
-"""Reading orders: one order, a page of orders, how many; as plain frozen views."""
-from dataclasses import dataclass
-from datetime import datetime
+"""Orders: placing and cancelling one (all or nothing), and reading them as plain frozen views.
+
+Stock itself changes only in inventory.py; this module decides what happens to the order and
+calls inventory's primitives inside the same transaction.
+"""
+import logging
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
 
+from . import inventory, metrics
+from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderAlreadyCollectedError,
+                     OrderKeyReusedError, OrderNotCollectableError, OrderNotFoundError, OrderNotPlacedError,
+                     OrderShortError, OrderSweetsMissingError)
 from .extensions import db
-from .models import Order, OrderLine, Sweet, User
+from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, User, utcnow
 
 orders = Order.__table__
-lines = OrderLine.__table__
+order_lines = OrderLine.__table__
+# What a step changes besides the status.
+_TIMES = (orders.c.ready_at, orders.c.collected_at, orders.c.cancelled_at)
+# The states an order can still leave: cancelling or collecting it starts from one of these.
+OPEN = (Order.PLACED, Order.READY)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,9 +44,12 @@ class OrderView:
     id: int
     user_id: int
     username: str
+    full_name: str | None
     status: str
     created_at: datetime
     cancelled_at: datetime | None
+    ready_at: datetime | None
+    collected_at: datetime | None
     total: Decimal
     items: tuple[OrderLineView, ...]  # ascending sweet_id
 
@@ -38,9 +57,14 @@ class OrderView:
     def is_placed(self):
         return self.status == Order.PLACED
 
+    @property
+    def is_open(self):
+        """Not yet handed over nor cancelled: it may still be cancelled (or collected)."""
+        return self.status in OPEN
 
-_ORDER_COLUMNS = (orders.c.id, orders.c.user_id, User.username, orders.c.status, orders.c.created_at,
-                  orders.c.cancelled_at)
+
+_ORDER_COLUMNS = (orders.c.id, orders.c.user_id, User.username, User.full_name, orders.c.status,
+                  orders.c.created_at, orders.c.cancelled_at, orders.c.ready_at, orders.c.collected_at)
 
 
 def _lines_of(order_ids):
@@ -49,10 +73,11 @@ def _lines_of(order_ids):
     if not order_ids:
         return found
     rows = db.session.execute(
-        select(lines.c.order_id, lines.c.sweet_id, Sweet.name, lines.c.quantity, lines.c.unit_price)
-        .join(Sweet, Sweet.id == lines.c.sweet_id)
-        .where(lines.c.order_id.in_(order_ids))
-        .order_by(lines.c.order_id, lines.c.sweet_id)
+        select(order_lines.c.order_id, order_lines.c.sweet_id, Sweet.name, order_lines.c.quantity,
+               order_lines.c.unit_price)
+        .join(Sweet, Sweet.id == order_lines.c.sweet_id)
+        .where(order_lines.c.order_id.in_(order_ids))
+        .order_by(order_lines.c.order_id, order_lines.c.sweet_id)
     ).all()
     for row in rows:
         found[row.order_id].append(OrderLineView(row.sweet_id, row.name, row.quantity, row.unit_price,
@@ -61,8 +86,9 @@ def _lines_of(order_ids):
 
 
 def _view(row, items):
-    return OrderView(id=row.id, user_id=row.user_id, username=row.username, status=row.status,
-                     created_at=row.created_at, cancelled_at=row.cancelled_at,
+    return OrderView(id=row.id, user_id=row.user_id, username=row.username, full_name=row.full_name,
+                     status=row.status, created_at=row.created_at, cancelled_at=row.cancelled_at,
+                     ready_at=row.ready_at, collected_at=row.collected_at,
                      total=sum((item.line_total for item in items), Decimal("0.00")),
                      items=tuple(items))
 
@@ -84,15 +110,40 @@ def get_order(order_id):
     return _view(row, _lines_of([row.id])[row.id])
 
 
-def list_orders(*, user_id=None, status=None, skip=0, limit=100):
-    """A page of orders, newest first: one user's or everybody's, optionally of one status.
+def list_orders(*, user_id=None, status=None, skip=0, limit=100, oldest_first=False):
+    """A page of orders, newest first (or oldest, for the packers): one user's or everybody's,
+    optionally of one status.
 
     Two queries whatever the page size: the orders, then all their lines.
     """
-    rows = db.session.execute(
-        _matching(user_id, status).order_by(orders.c.id.desc()).offset(skip).limit(limit)).all()
+    order = orders.c.id.asc() if oldest_first else orders.c.id.desc()
+    rows = db.session.execute(_matching(user_id, status).order_by(order).offset(skip).limit(limit)).all()
     items = _lines_of([row.id for row in rows])
     return [_view(row, items[row.id]) for row in rows]
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """One sweet to pack: how many units over how many orders."""
+
+    sweet_id: int
+    name: str
+    units: int
+    orders: int
+
+
+def pick_list():
+    """What to pack: every sweet of the placed orders, its units summed, by name."""
+    rows = db.session.execute(
+        select(order_lines.c.sweet_id, Sweet.name, func.sum(order_lines.c.quantity),
+               func.count(order_lines.c.order_id))
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .join(Sweet, Sweet.id == order_lines.c.sweet_id)
+        .where(orders.c.status == Order.PLACED)
+        .group_by(order_lines.c.sweet_id, Sweet.name)
+        .order_by(func.lower(Sweet.name), order_lines.c.sweet_id)
+    ).all()
+    return [PickLine(sweet_id, name, int(units), count) for sweet_id, name, units, count in rows]
 
 
 def count_orders(*, user_id=None, status=None):
@@ -103,3 +154,257 @@ def count_orders(*, user_id=None, status=None):
     if status is not None:
         query = query.where(orders.c.status == status)
     return db.session.scalar(query)
+
+
+# --- placing and cancelling ------------------------------------------------------------------
+#
+# Why ascending sweet id makes deadlocks impossible: each line's conditional UPDATE locks its
+# sweet's row until the commit. A deadlock needs two transactions each holding a row the other
+# waits for, i.e. one locking A then B while the other locks B then A. When every transaction
+# that locks several sweets (placing and cancelling orders) locks them in ascending id, and
+# every other one (a purchase, a restock, an edit) locks a single sweet, any transaction that
+# waits is waiting for a higher id than all it holds, so a cycle of waits cannot close. The
+# order row a cancel locks first is locked by nobody else but racing steps of that order:
+# cancels, which wait for it before locking any sweet, and "ready" or "collected", which lock
+# that row alone. (The inserts' foreign-key checks take only KEY SHARE locks, which no UPDATE
+# of these tables conflicts with.)
+
+sweets = Sweet.__table__
+
+
+def place_order(user_id, items, idempotency_key=None):
+    """Sell every line of an order in one transaction, or none; returns the order (``OrderView``).
+
+    ``items`` are ``(sweet_id, quantity)`` pairs, already valid (see ``rules.clean_order_items``):
+    1 to 50 of them, each sweet once. With an ``idempotency_key`` the order is placed at most
+    once per user and key: a repeat returns the first order and leaves stock alone.
+
+    :raise OrderSweetsMissingError: some sweets are not on sale (``missing``; nothing changed).
+    :raise OrderShortError: some lines ask for more than there is (``shortages``; nothing changed).
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    lines = sorted(tuple(item) for item in items)
+    earlier = _replay_order(user_id, idempotency_key, lines)
+    if earlier is not None:
+        return earlier
+    now = utcnow()
+    try:
+        order_id, refused, sold = _sell_lines(user_id, lines, idempotency_key, now)
+        if refused is None:
+            db.session.commit()
+    except IntegrityError:
+        # A twin order with the same key committed first (another worker or host): the unique
+        # (user, key) index refused our order row, and the rollback undoes everything we did.
+        db.session.rollback()
+        earlier = _replay_order(user_id, idempotency_key, lines)
+        if earlier is None:
+            raise
+        return earlier
+    if refused is not None:
+        # Roll back whole first: what the earlier lines took goes back, and their locks go.
+        # (No twin can have placed this order meanwhile: it would have waited on our order row.)
+        db.session.rollback()
+        raise _why_not_placed(lines, refused)
+    inventory.log_changes(StockMovement.PURCHASE,
+                          [(sweet_id, -quantity, balance) for sweet_id, quantity, _, balance in sold],
+                          user_id)
+    metrics.record_order_placed(sum(quantity for _, quantity in lines))
+    order = get_order(order_id)
+    db.session.rollback()
+    return order
+
+
+def _sell_lines(user_id, lines, idempotency_key, now):
+    """The order row, then the stock taken line by line in ascending sweet id (the comment above
+    ``place_order``), then the order's lines; all uncommitted.
+
+    Returns ``(order_id, None, sold)`` (``sold`` as ``inventory.sell_lines`` gives it), or
+    ``(order_id, sweet_id, None)`` for the first line whose UPDATE touched no row (the caller
+    must roll back).
+
+    :raise IntegrityError: the user already placed an order with this key.
+    """
+    order_id = db.session.execute(
+        insert(orders).values(user_id=user_id, status=Order.PLACED, created_at=now,
+                              idempotency_key=idempotency_key).returning(orders.c.id)
+    ).scalar_one()
+    refused, sold = inventory.sell_lines(order_id, user_id, lines, now)
+    if refused is not None:
+        return order_id, refused, None
+    db.session.execute(insert(order_lines), [
+        {"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity, "unit_price": unit_price}
+        for sweet_id, quantity, unit_price, _ in sold])
+    return order_id, None, sold
+
+
+def _why_not_placed(lines, refused):
+    """The error for an order refused (and rolled back) at line ``refused``.
+
+    Only now do we read the rows, once, to report every missing sweet and every short line.
+    """
+    ids = [sweet_id for sweet_id, _ in lines]
+    available = dict(db.session.execute(
+        select(sweets.c.id, sweets.c.quantity).where(sweets.c.id.in_(ids), sweets.c.archived_at.is_(None))
+    ).all())
+    db.session.rollback()
+    missing = [sweet_id for sweet_id in ids if sweet_id not in available]
+    if missing:
+        return OrderSweetsMissingError(missing)
+    shortages = [{"sweet_id": sweet_id, "requested": quantity, "available": available[sweet_id]}
+                 for sweet_id, quantity in lines
+                 if quantity > available[sweet_id] or sweet_id == refused]
+    metrics.record_order_refused()
+    # The refused line is always listed: if stock came back between the refusal and this look,
+    # it shows what there is now, and the client may simply try again.
+    return OrderShortError(shortages)
+
+
+def _replay_order(user_id, idempotency_key, lines):
+    """The user's earlier order under this key, or None if there is none.
+
+    :raise OrderKeyReusedError: the key was used for an order with other items.
+    """
+    if idempotency_key is None:
+        return None
+    order_id = db.session.execute(
+        select(orders.c.id).where(orders.c.user_id == user_id,
+                                  orders.c.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    earlier = get_order(order_id) if order_id is not None else None
+    db.session.rollback()  # end the read before any write (SQLite)
+    if earlier is not None and [(i.sweet_id, i.quantity) for i in earlier.items] != lines:
+        raise OrderKeyReusedError()
+    return earlier
+
+
+def cancel_order(order_id, user_id, is_admin, window_seconds):
+    """Cancel a placed or ready order and put every line's units back in stock; returns the order.
+
+    An admin may cancel any order not yet collected, at any time; a customer only their own,
+    within ``window_seconds`` of placing it. Units go back even to a sweet archived meanwhile.
+
+    :raise OrderNotFoundError: no such order, or another customer's (for a non-admin).
+    :raise OrderAlreadyCancelledError: it was cancelled already (also by a racing request).
+    :raise OrderAlreadyCollectedError: it was handed over (also by a racing request).
+    :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
+    """
+    order = _order_to_cancel(order_id)
+    if order is None or not (is_admin or order.user_id == user_id):
+        raise OrderNotFoundError()
+    if order.status not in OPEN:
+        raise _not_cancelled(order.status)
+    now = utcnow()
+    if not is_admin and now - order.created_at > timedelta(seconds=window_seconds):
+        raise CancelWindowClosedError()
+
+    # The row count decides which of several racing steps wins (cancels, a collect): the first
+    # to update the row wins; the others wait for its commit, then find it no longer open.
+    _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
+    returned = _return_lines(order_id, user_id, now)
+    db.session.commit()
+    inventory.log_changes(StockMovement.RETURN, returned, user_id)
+    metrics.record_order_cancelled()
+    cancelled = get_order(order_id)
+    db.session.rollback()
+    return cancelled
+
+
+def _not_cancelled(status):
+    """The refusal of a cancel that found the order ``status`` (collected or cancelled)."""
+    return OrderAlreadyCollectedError() if status == Order.COLLECTED else OrderAlreadyCancelledError()
+
+
+def _order_to_cancel(order_id):
+    """The order's owner, status and time, for the checks before the conditional UPDATE (which
+    alone decides a race: the status may change between this read and that write)."""
+    order = db.session.execute(
+        select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
+    ).one_or_none()
+    db.session.rollback()  # end the read before the write (SQLite)
+    return order
+
+
+def _return_lines(order_id, user_id, now):
+    """Every line's units back in stock, in ascending sweet id (``inventory.return_lines``);
+    uncommitted. Returns ``[(sweet_id, quantity, balance)]``."""
+    to_return = db.session.execute(
+        select(order_lines.c.sweet_id, order_lines.c.quantity)
+        .where(order_lines.c.order_id == order_id).order_by(order_lines.c.sweet_id)
+    ).all()
+    return inventory.return_lines(order_id, user_id, to_return, now)
+
+
+# --- fulfilment: packed, then handed over -----------------------------------------------------
+
+
+def mark_ready(order_id, admin_id):
+    """Mark a placed order as packed and waiting for collection; returns the order.
+
+    :raise OrderNotFoundError: no such order.
+    :raise OrderNotPlacedError: it is ready, collected or cancelled already (also by a racing
+        request); ``status`` says which.
+    """
+    moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+    return _committed_step(moved, admin_id)
+
+
+def mark_collected(order_id, admin_id):
+    """Record that the customer collected (and paid for) an order, packed or not; returns it.
+
+    :raise OrderNotFoundError: no such order.
+    :raise OrderNotCollectableError: it is collected or cancelled already (also by a racing
+        request); ``status`` says which.
+    """
+    moved = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
+                  collected_at=_not_before_ready(utcnow()))
+    return _committed_step(moved, admin_id)
+
+
+def _step(order_id, sources, refusal, **values):
+    """Move the order from one of ``sources`` with one conditional UPDATE; uncommitted. Returns
+    the order's row as this UPDATE left it (status and times).
+
+    The row count decides a race: of several steps sent at once, the first to update the row
+    wins, and the others wait for its commit, then match no row. Only a loser reads the order
+    again, to say why (states only move forward, so what it reads is not one of ``sources``).
+
+    :raise OrderNotFoundError: no such order (nothing changed).
+    :raise: ``refusal(status)`` with the order's current status (nothing changed).
+    """
+    moved = db.session.execute(
+        update(orders).where(orders.c.id == order_id, orders.c.status.in_(sources)).values(**values)
+        .returning(orders.c.id, orders.c.status, *_TIMES)
+    ).one_or_none()
+    if moved is not None:
+        return moved
+    status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
+    db.session.rollback()
+    raise OrderNotFoundError() if status is None else refusal(status)
+
+
+def _not_before_ready(now):
+    """``now`` as a step's time, or the order's ``ready_at`` if that is later.
+
+    A step that waited on the row for a racing "ready" to commit took ``now`` before that one
+    took its own; evaluated by the UPDATE on the row it changes, this keeps the times in the
+    order the steps happened.
+    """
+    now = literal(now, Timestamp)
+    return case((orders.c.ready_at > now, orders.c.ready_at), else_=now)
+
+
+def _committed_step(moved, admin_id):
+    """Commit a won ``_step`` and log it; the order as this step left it (a racing step may
+    have moved it on since the commit: the answer still tells what this one did)."""
+    db.session.commit()
+    log.info("order step", extra={"order_id": moved.id, "status": moved.status, "by_user_id": admin_id})
+    order = get_order(moved.id)
+    db.session.rollback()
+    return replace(order, status=moved.status,
+                   **{column.name: getattr(moved, column.name) for column in _TIMES})
+
+
+def count_by_status():
+    """How many orders are in each state: ``{status: n}`` for every state, in one query."""
+    counts = dict(db.session.execute(select(orders.c.status, func.count()).group_by(orders.c.status)).all())
+    return {status: counts.get(status, 0) for status in Order.STATUSES}

@@ -4,7 +4,7 @@ Everything is summed by the database (GROUP BY over the stock ledger); Python on
 in the days without sales and rounds. Sales are the ledger's ``purchase`` rows less its
 ``return`` rows (the units a cancelled order gave back), so a cancelled order nets to
 nothing and "cancelled orders do not count" needs no special case. A ``return`` row carries
-no unit price of its own (inventory.cancel_order); its units go back at the price of its
+no unit price of its own (orders.cancel_order); its units go back at the price of its
 order line, looked up by the line's key (order_id, sweet_id) for return rows only.
 
 Days are the shop's days (``SHOP_TIMEZONE``, e.g. Europe/London), not UTC days. Python

@@ -133,6 +133,18 @@ def clean_sort(value):
     return value
 
 
+ORDER_STATUSES = ("placed", "ready", "collected", "cancelled")
+
+
+def clean_order_status(value):
+    """An order state to list (see ORDER_STATUSES); ``None`` and ``""`` mean every state."""
+    if value is None or value == "":
+        return None
+    if value not in ORDER_STATUSES:
+        raise ValueError(f"Must be one of: {', '.join(ORDER_STATUSES)}.")
+    return value
+
+
 def to_decimal(value):
     """A JSON or form number as a finite Decimal; ``True`` and strings are not numbers here."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):

@@ -242,7 +242,8 @@ def test_cancelling_twice_is_409_and_returns_nothing_more(app, shop):
     before = snapshot(app)
     for headers in (shop.bob, shop.admin):
         response = shop.client.post(f"/api/orders/{order['id']}/cancel", headers=headers)
-        assert response.status_code == 409 and response.json == {"detail": "Order already cancelled"}
+        assert response.status_code == 409 and response.json == {"detail": "Order already cancelled",
+                                                                 "status": "cancelled"}
     assert snapshot(app) == before
 
 

@@ -73,14 +73,14 @@ def test_admin_orders_pager_ignores_reserved_query_keys(pages, api, app, query):
 @pytest.mark.parametrize("query", RESERVED)
 def test_orders_pager_ignores_reserved_query_keys(pages, app, query):
     """/orders (which /purchases now redirects to) pages by ``page`` alone, whatever else is sent."""
-    from sweetshop import accounts, inventory
+    from sweetshop import accounts, orders
     app.config["ORDERS_PAGE_SIZE"] = 1
     sweet_id = pages.sweet()
     pages.customer()
     with app.app_context():
         carol = accounts.find_user("carol").id
         for _ in range(3):
-            inventory.place_order(carol, [(sweet_id, 1)])
+            orders.place_order(carol, [(sweet_id, 1)])
     # The test client's cookie jar would hold the session back from another host: send it by hand.
     cookie = pages.client.get_cookie("session").value
     response = app.test_client(use_cookies=False).get(

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
-from sweetshop import accounts, catalog, inventory
+from sweetshop import accounts, catalog, inventory, orders
 from sweetshop.errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderKeyReusedError,
                               OrderNotFoundError, OrderShortError, OrderSweetsMissingError,
                               SweetNameTakenError, SweetNotFoundError, ValidationError)
@@ -52,7 +52,7 @@ def sale_ids(seen):
 def test_lines_are_sold_in_ascending_sweet_id_whatever_order_they_come_in(buyer):
     a, b, c = new_sweet("A"), new_sweet("B"), new_sweet("C")
     with statements() as seen:
-        order = inventory.place_order(buyer, [(c, 1), (a, 2), (b, 3)])
+        order = orders.place_order(buyer, [(c, 1), (a, 2), (b, 3)])
     assert sale_ids(seen) == [a, b, c]
     assert [item.sweet_id for item in order.items] == [a, b, c]
     assert quantities(a, b, c) == [8, 7, 9]
@@ -62,7 +62,7 @@ def test_lines_are_sold_in_ascending_sweet_id_whatever_order_they_come_in(buyer)
 def test_the_first_short_line_stops_the_order_and_rolls_back_whole(buyer):
     a, b, c = new_sweet("A"), new_sweet("B", quantity=1), new_sweet("C", quantity=0)
     with statements() as seen, pytest.raises(OrderShortError) as refused:
-        inventory.place_order(buyer, [(a, 5), (b, 2), (c, 1)])
+        orders.place_order(buyer, [(a, 5), (b, 2), (c, 1)])
     assert sale_ids(seen) == [a, b]  # c's UPDATE never ran
     # ...yet every short line is reported, from one look at the rows after the rollback.
     assert refused.value.shortages == [{"sweet_id": b, "requested": 2, "available": 1},
@@ -77,7 +77,7 @@ def test_missing_sweets_are_reported_before_short_ones(buyer):
     a, b = new_sweet("A", quantity=0), new_sweet("B")
     catalog.archive_sweet(b)
     with pytest.raises(OrderSweetsMissingError) as refused:
-        inventory.place_order(buyer, [(a, 1), (b, 1), (77, 1)])
+        orders.place_order(buyer, [(a, 1), (b, 1), (77, 1)])
     assert refused.value.missing == [b, 77] and refused.value.status == 404
     assert count_orders() == 0
 
@@ -86,21 +86,21 @@ def test_a_line_refused_while_stock_came_back_is_still_reported(buyer, monkeypat
     """The look after the rollback may find enough (stock came back meanwhile): the refused line
     is listed with what is there now, so the client can simply retry."""
     a = new_sweet("A", quantity=0)
-    real = inventory._why_not_placed
+    real = orders._why_not_placed
 
     def restocked_meanwhile(lines, refused):
         inventory.restock(a, None, 5)
         return real(lines, refused)
 
-    monkeypatch.setattr(inventory, "_why_not_placed", restocked_meanwhile)
+    monkeypatch.setattr(orders, "_why_not_placed", restocked_meanwhile)
     with pytest.raises(OrderShortError) as refused:
-        inventory.place_order(buyer, [(a, 1)])
+        orders.place_order(buyer, [(a, 1)])
     assert refused.value.shortages == [{"sweet_id": a, "requested": 1, "available": 5}]
 
 
 def test_ledger_rows_carry_the_order_and_the_price(buyer):
     a = new_sweet("A", price="1.99")
-    order = inventory.place_order(buyer, [(a, 3)])
+    order = orders.place_order(buyer, [(a, 3)])
     catalog.update_sweet(a, price=Decimal("9.00"))
     row = db.session.scalars(select(StockMovement).where(StockMovement.kind == "purchase")).one()
     assert (row.order_id, row.user_id, row.change, row.balance, row.unit_price) == (
@@ -111,11 +111,11 @@ def test_ledger_rows_carry_the_order_and_the_price(buyer):
 
 def test_idempotency_key_replays_and_refuses_other_items(buyer):
     a, b = new_sweet("A"), new_sweet("B")
-    first = inventory.place_order(buyer, [(a, 1), (b, 2)], idempotency_key="k")
-    assert inventory.place_order(buyer, [(b, 2), (a, 1)], idempotency_key="k") == first
+    first = orders.place_order(buyer, [(a, 1), (b, 2)], idempotency_key="k")
+    assert orders.place_order(buyer, [(b, 2), (a, 1)], idempotency_key="k") == first
     assert quantities(a, b) == [9, 8]
     with pytest.raises(OrderKeyReusedError):
-        inventory.place_order(buyer, [(a, 1)], idempotency_key="k")
+        orders.place_order(buyer, [(a, 1)], idempotency_key="k")
     assert count_orders() == 1
 
 
@@ -123,48 +123,48 @@ def test_a_twin_that_loses_the_unique_index_answers_with_the_winner(buyer, monke
     """Two identical keyed orders racing: the later one's order row breaks the unique index,
     is rolled back whole, and it answers with the first order."""
     a = new_sweet("A")
-    winner = inventory.place_order(buyer, [(a, 2)], idempotency_key="twin")
-    real = inventory._replay_order
+    winner = orders.place_order(buyer, [(a, 2)], idempotency_key="twin")
+    real = orders._replay_order
     calls = []
 
     def not_seen_at_first(*args):
         calls.append(args)
         return None if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(inventory, "_replay_order", not_seen_at_first)
-    assert inventory.place_order(buyer, [(a, 2)], idempotency_key="twin") == winner
+    monkeypatch.setattr(orders, "_replay_order", not_seen_at_first)
+    assert orders.place_order(buyer, [(a, 2)], idempotency_key="twin") == winner
     assert quantities(a) == [8] and count_orders() == 1 and inventory.audit_stock() == []
 
 
 def test_cancel_rules(buyer):
     other = accounts.register("other", "password1").id
     a = new_sweet("A")
-    order = inventory.place_order(buyer, [(a, 4)])
+    order = orders.place_order(buyer, [(a, 4)])
     with pytest.raises(OrderNotFoundError):
-        inventory.cancel_order(order.id, other, False, 1800)
+        orders.cancel_order(order.id, other, False, 1800)
     with pytest.raises(OrderNotFoundError):
-        inventory.cancel_order(999, buyer, True, 1800)
+        orders.cancel_order(999, buyer, True, 1800)
     with pytest.raises(CancelWindowClosedError):
-        inventory.cancel_order(order.id, buyer, False, 0)
+        orders.cancel_order(order.id, buyer, False, 0)
     assert quantities(a) == [6]
-    cancelled = inventory.cancel_order(order.id, other, True, 0)  # an admin, any time
+    cancelled = orders.cancel_order(order.id, other, True, 0)  # an admin, any time
     assert cancelled.status == "cancelled" and cancelled.cancelled_at >= cancelled.created_at
     assert quantities(a) == [10]
     with pytest.raises(OrderAlreadyCancelledError):
-        inventory.cancel_order(order.id, buyer, False, 1800)
+        orders.cancel_order(order.id, buyer, False, 1800)
     assert inventory.audit_stock() == []
 
 
 def test_the_conditional_status_update_decides_a_racing_cancel(buyer, monkeypatch):
     """A cancel that read 'placed' but lost the race to the status UPDATE returns nothing."""
     a = new_sweet("A")
-    order = inventory.place_order(buyer, [(a, 4)])
-    stale = inventory._order_to_cancel(order.id)  # read while still placed...
-    inventory.cancel_order(order.id, buyer, False, 1800)  # ...then a racing cancel wins
-    monkeypatch.setattr(inventory, "_order_to_cancel", lambda order_id: stale)
+    order = orders.place_order(buyer, [(a, 4)])
+    stale = orders._order_to_cancel(order.id)  # read while still placed...
+    orders.cancel_order(order.id, buyer, False, 1800)  # ...then a racing cancel wins
+    monkeypatch.setattr(orders, "_order_to_cancel", lambda order_id: stale)
     assert stale.status == "placed"
     with pytest.raises(OrderAlreadyCancelledError):
-        inventory.cancel_order(order.id, buyer, False, 1800)
+        orders.cancel_order(order.id, buyer, False, 1800)
     assert quantities(a) == [10] and inventory.audit_stock() == []
     returns = db.session.scalar(select(func.count()).select_from(StockMovement)
                                 .where(StockMovement.kind == "return"))
@@ -173,9 +173,9 @@ def test_the_conditional_status_update_decides_a_racing_cancel(buyer, monkeypatc
 
 def test_cancel_gives_units_back_to_an_archived_sweet(buyer):
     a = new_sweet("A")
-    order = inventory.place_order(buyer, [(a, 4)])
+    order = orders.place_order(buyer, [(a, 4)])
     catalog.archive_sweet(a)
-    inventory.cancel_order(order.id, buyer, False, 1800)
+    orders.cancel_order(order.id, buyer, False, 1800)
     assert quantities(a) == [10] and inventory.audit_stock() == []
     kinds = db.session.scalars(select(StockMovement.kind).where(StockMovement.sweet_id == a)
                                .order_by(StockMovement.id)).all()
@@ -184,8 +184,8 @@ def test_cancel_gives_units_back_to_an_archived_sweet(buyer):
 
 def test_list_orders_reads_a_page_in_two_queries_newest_first(buyer):
     a, b = new_sweet("A"), new_sweet("B")
-    placed = [inventory.place_order(buyer, [(a, 1), (b, 1)]) for _ in range(5)]
-    inventory.cancel_order(placed[0].id, buyer, False, 1800)
+    placed = [orders.place_order(buyer, [(a, 1), (b, 1)]) for _ in range(5)]
+    orders.cancel_order(placed[0].id, buyer, False, 1800)
     db.session.rollback()
     with statements() as seen:
         page = list_orders(user_id=buyer, limit=10)

@@ -20,7 +20,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, inva
                                  run_state_machine_as_test)
 from sqlalchemy import select
 
-from sweetshop import accounts, catalog, inventory
+from sweetshop import accounts, catalog, inventory, orders as order_domain
 from sweetshop.errors import (IdempotencyKeyReusedError, OrderAlreadyCancelledError, OrderKeyReusedError,
                               OrderNotFoundError, OrderShortError, OrderSweetsMissingError, OutOfStockError,
                               StockLimitError, SweetNotFoundError)
@@ -215,7 +215,7 @@ class StockMachine(RuleBasedStateMachine):
         short = [{"sweet_id": sweet, "requested": n, "available": self.stock[sweet]}
                  for sweet, n in lines if sweet in self.on_sale and self.stock[sweet] < n]
         try:
-            order = inventory.place_order(user_id, lines, idempotency_key=key)
+            order = order_domain.place_order(user_id, lines, idempotency_key=key)
         except OrderKeyReusedError:
             assert earlier is not None and self.placed[earlier][1] != lines
         except OrderSweetsMissingError as error:
@@ -241,7 +241,7 @@ class StockMachine(RuleBasedStateMachine):
         owner, lines, cancelled = self.placed[order]
         overflows = any(self.stock[sweet] + n > STOCK_MAX for sweet, n in lines)
         try:
-            inventory.cancel_order(order, self.users[user], admin, 1800)
+            order_domain.cancel_order(order, self.users[user], admin, 1800)
         except OrderNotFoundError:
             assert not admin and self.users[user] != owner
         except OrderAlreadyCancelledError:

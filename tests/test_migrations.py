@@ -92,6 +92,14 @@ def test_upgrade_gives_exactly_the_models_schema(migrated):
     "INSERT INTO orders (user_id, status, created_at) VALUES (999, 'placed', CURRENT_TIMESTAMP)",
     "INSERT INTO stock_movements (sweet_id, kind, change, balance, created_at, order_id) "
     "VALUES (1, 'return', 1, 6, CURRENT_TIMESTAMP, 999)",
+    # Migration 0009: an order's times follow its status.
+    "INSERT INTO orders (user_id, status, created_at) VALUES (1, 'ready', CURRENT_TIMESTAMP)",
+    "INSERT INTO orders (user_id, status, created_at) VALUES (1, 'collected', CURRENT_TIMESTAMP)",
+    "INSERT INTO orders (user_id, status, created_at) VALUES (1, 'cancelled', CURRENT_TIMESTAMP)",
+    "INSERT INTO orders (user_id, status, created_at, collected_at) "
+    "VALUES (1, 'placed', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    "INSERT INTO orders (user_id, status, created_at, cancelled_at, collected_at) "
+    "VALUES (1, 'cancelled', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
 ])
 def test_database_constraints_refuse_bad_rows(migrated_with_rows, statement):
     """The migrated schema guards the invariants by itself, whatever the code does."""
@@ -229,3 +237,41 @@ def test_downgrade_of_0005_keeps_the_name_index_of_0004(migrated):
     with pytest.raises(IntegrityError):
         with migrated.begin() as connection:
             connection.execute(text(SWEET_ROW), {"name": "FUDGE", "archived": None})
+
+
+ORDER_IN = ("INSERT INTO orders (id, user_id, status, created_at, ready_at, collected_at, idempotency_key) "
+            "VALUES (:id, 1, :status, CURRENT_TIMESTAMP, :ready, :collected, :key)")
+
+
+def test_downgrade_of_0009_keeps_every_order_and_the_key_index(migrated):
+    """0009's downgrade folds ready and collected orders into 'placed' (sold, not cancelled), and
+    SQLite's table rebuild, both ways, keeps the partial unique (user, key) index."""
+    with migrated.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, username_key, password_hash, is_admin, "
+                                "created_at) VALUES ('alice', 'alice', 'x', false, CURRENT_TIMESTAMP)"))
+        now = connection.scalar(text("SELECT CURRENT_TIMESTAMP"))
+        for id_, status, ready, collected in ((101, "placed", None, None), (102, "ready", now, None),
+                                              (103, "collected", now, now)):
+            connection.execute(text(ORDER_IN), {"id": id_, "status": status, "ready": ready,
+                                                "collected": collected, "key": f"k{id_}"})
+    env = server_env(migrated.url.render_as_string(hide_password=False))
+    down = flask_cli(env, "db", "downgrade", "0007")
+    assert down.returncode == 0, down.stderr
+    with migrated.connect() as connection:
+        assert connection.execute(text("SELECT id, status FROM orders ORDER BY id")).all() == [
+            (101, "placed"), (102, "placed"), (103, "placed")]
+        assert "ready_at" not in {c["name"] for c in inspect(connection).get_columns("orders")}
+    assert rows_refused(migrated, "INSERT INTO orders (user_id, status, created_at, idempotency_key) "
+                                  "VALUES (1, 'placed', CURRENT_TIMESTAMP, 'k101')")
+    up = flask_cli(env, "db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    with migrated.connect() as connection:
+        assert schema_differences(connection) == []
+        index = next(index for index in inspect(connection).get_indexes("orders")
+                     if index["name"] == "uq_orders_user_key")
+        assert index["unique"] and index["dialect_options"][f"{migrated.dialect.name}_where"] is not None
+    assert rows_refused(migrated, "INSERT INTO orders (user_id, status, created_at, idempotency_key) "
+                                  "VALUES (1, 'placed', CURRENT_TIMESTAMP, 'k102')")
+    assert rows_refused(migrated, "UPDATE orders SET status = 'shipped' WHERE id = 101")
+    assert not rows_refused(migrated, "INSERT INTO orders (user_id, status, created_at) "
+                                      "VALUES (1, 'placed', CURRENT_TIMESTAMP)")

@@ -227,7 +227,7 @@ def _order(pages, username, *lines):
     return order_id
 
 
-def test_admin_orders_lists_every_order_with_its_lines_and_filters_by_status(pages):
+def test_admin_orders_open_on_to_pack_oldest_first_with_a_tab_per_state(pages):
     fudge = pages.sweet("Fudge", price="2.50", quantity=20)
     toffee = pages.sweet("Toffee", price="1.25", quantity=20)
     first = _order(pages, "carol", (fudge, 2), (toffee, 1))
@@ -238,7 +238,12 @@ def test_admin_orders_lists_every_order_with_its_lines_and_filters_by_status(pag
     pages.admin()
     page = pages.client.get("/admin/orders")
     assert page.status_code == 200
-    assert re.findall(r'<li class="order" id="order-(\d+)">', page.text) == [str(second), str(first)]
+    assert re.findall(r'<li class="order" id="order-(\d+)">', page.text) == [str(first), str(second)]
+    assert re.search(r'<a href="/admin/orders" aria-current="page">To pack <span class="tab-count">2</span>',
+                     page.text)
+    assert "2 orders, oldest first" in page.text
+    everything = pages.client.get("/admin/orders?status=all")
+    assert re.findall(r'<li class="order" id="order-(\d+)">', everything.text) == [str(second), str(first)]
     shown = text_of(page, f"order-{first}")
     assert "carol" in shown and "Fudge 2 £2.50 £5.00 Toffee 1 £1.25 £1.25" in shown
     assert text_of(page, f"order-{first}-total") == "£6.25"
@@ -251,13 +256,14 @@ def test_admin_orders_lists_every_order_with_its_lines_and_filters_by_status(pag
     third = _order(pages, "gina", (fudge, 1))
     pages.admin("boss2")
     paged = pages.client.get("/admin/orders?status=placed")
-    assert "2 orders, page 1 of 2" in paged.text
+    assert "2 orders, oldest first, page 1 of 2" in paged.text
     assert 'href="/admin/orders?status=placed&amp;page=2"' in paged.text
-    assert re.findall(r'id="order-(\d+)"', paged.text) == [str(third)]
+    assert re.findall(r'id="order-(\d+)"', paged.text) == [str(second)]
     assert re.findall(r'id="order-(\d+)"', pages.client.get("/admin/orders?status=placed&page=2").text) == [
-        str(second)]
+        str(third)]
     bad = pages.client.get("/admin/orders?status=lost")
-    assert bad.status_code == 422 and field_error(bad, "status") == "Not a valid choice."
+    assert bad.status_code == 422
+    assert field_error(bad, "status") == "There is no such list of orders: showing all of them."
     assert "3 orders" in bad.text  # unfiltered, with the message
 
 

@@ -1,5 +1,6 @@
 """The basket, placing an order, receipts, "My orders" and cancelling, through the test client (CSRF on),
 on SQLite and PostgreSQL. After every refused form the stock is checked: nothing changed."""
+import html
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -296,8 +297,14 @@ def test_the_customer_cancels_within_the_window_and_the_stock_comes_back(pages):
     pages.customer()
     order_id = place(pages, (fudge, 2), (toffee, 3))
     page = pages.client.get("/orders")
-    cancel = form_fields(page.text, f"/orders/{order_id}/cancel")
+    # "Cancel" asks first, on a page of its own (no JavaScript needed); asking changes nothing.
+    link = re.search(rf'href="(/orders/{order_id}/cancel\?next=[^"]+)"', page.text).group(1)
+    confirm = pages.client.get(html.unescape(link))
+    assert confirm.status_code == 200 and f"Cancel order #{order_id}?" in text_of(confirm, "main")
+    assert stocks(pages, fudge, toffee) == [8, 7]
+    cancel = form_fields(confirm.text, f"/orders/{order_id}/cancel")
     assert cancel["next"] == "/orders"
+    assert 'href="/orders">No, keep it</a>' in confirm.text
     done = pages.client.post(f"/orders/{order_id}/cancel", data=cancel)
     assert done.status_code == 302 and done.location == "/orders"
     after = pages.client.get("/orders")
@@ -317,10 +324,14 @@ def test_after_the_window_the_customer_cannot_cancel_but_an_admin_can(pages):
     fudge = pages.sweet("Fudge", quantity=10)
     pages.customer("carol")
     order_id = place(pages, (fudge, 4))
-    cancel = form_fields(pages.client.get(f"/orders/{order_id}").text, f"/orders/{order_id}/cancel")
+    receipt = pages.client.get(f"/orders/{order_id}").text
+    assert f"/orders/{order_id}/cancel?next=/orders/{order_id}" in receipt
+    cancel = form_fields(pages.client.get(f"/orders/{order_id}/cancel").text, f"/orders/{order_id}/cancel")
     pages.app.config["ORDER_CANCEL_WINDOW_SECONDS"] = 0
     page = pages.client.get(f"/orders/{order_id}")
     assert f"/orders/{order_id}/cancel" not in page.text  # no button once the window has closed
+    late = pages.client.get(f"/orders/{order_id}/cancel")
+    assert "the time to cancel it has passed" in text_of(late, "main") and "Yes, cancel" not in late.text
     refused = pages.client.post(f"/orders/{order_id}/cancel", data=cancel)
     assert refused.status_code == 403
     assert flashes(refused) == [("error", f"Order #{order_id} can no longer be cancelled: "

@@ -155,3 +155,26 @@ def test_top_is_ten_sweets_by_units(app, client, api):
 def test_nice_ceiling():
     assert [reports.nice_ceiling(Decimal(v)) for v in ("0", "0.3", "7", "12", "24", "26", "99", "101")] == [
         1, Decimal("0.5"), 10, 20, Decimal("25"), 50, 100, 200]
+
+
+def test_ready_and_collected_orders_count_as_sales_and_a_cancelled_ready_one_does_not(client, api):
+    """Every order that is not cancelled is a sale, whatever step of collection it has reached."""
+    fudge = api.sweet("Fudge", price=2.5, quantity=50)["id"]
+    buyer = api.user("carol")
+
+    def order(quantity, *steps):
+        placed = client.post("/api/orders", headers=buyer,
+                             json={"items": [{"sweet_id": fudge, "quantity": quantity}]})
+        assert placed.status_code == 201, placed.json
+        for step in steps:
+            moved = client.post(f"/api/orders/{placed.json['id']}/{step}", headers=api.admin)
+            assert moved.status_code == 200, moved.json
+
+    order(1)
+    order(2, "ready")
+    order(4, "collect")
+    order(8, "ready", "collect")
+    order(16, "ready", "cancel")
+    body = client.get("/api/reports/sales?days=1", headers=api.admin).json
+    assert (body["days"][0]["units"], body["days"][0]["revenue"]) == (15, 37.5)
+    assert body["top"] == [{"sweet_id": fudge, "name": "Fudge", "units": 15, "revenue": 37.5}]

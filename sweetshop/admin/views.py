@@ -1,14 +1,15 @@
 """Admin pages (admins only): stock table, add / edit / archive / restore / restock, photos, stock history,
-every order with cancel, users."""
+every order (to pack, ready, collected, cancelled) with its steps and cancel, the pick list, users."""
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from .. import accounts, catalog, inventory, orders as order_queries, photos
-from ..errors import (AdminRevokeError, BadPhotoError, OrderAlreadyCancelledError, OrderNotFoundError,
+from ..errors import (AdminRevokeError, BadPhotoError, OrderNotFoundError, OrderStepRefusedError,
                       StockLimitError, SweetNotFoundError, UserNotFoundError, ValidationError)
 from ..extensions import login_manager
-from ..forms import (ConfirmForm, CountForm, MakeAdminForm, NewSweetForm, OrderFilterForm, PhotoForm,
-                     RestockForm, RoleForm, SweetForm, UserSearchForm)
+from ..models import utcnow
+from ..forms import (ConfirmForm, CountForm, MakeAdminForm, NewSweetForm, PhotoForm, RestockForm, RoleForm,
+                     SweetForm, UserSearchForm)
 from ..paging import with_query
 from ..request_limits import allow_body
 from ..security import safe_next
@@ -201,23 +202,84 @@ def make_admin():
     return _table(admin_form=form, status=422)
 
 
+# The tabs of the orders page: its ``status`` query value -> the tab's name. Orders still to
+# handle (to pack, ready) are listed oldest first, as they are to be worked through; the others
+# newest first.
+ORDER_TABS = {"placed": "To pack", "ready": "Ready", "collected": "Collected", "cancelled": "Cancelled",
+              "all": "All"}
+OLDEST_FIRST = ("placed", "ready")
+
+
 @bp.get("/orders")
 def orders():
-    """Every order, newest first, with its lines; filtered by status."""
-    form = OrderFilterForm(formdata=request.args)
-    valid = form.validate()
-    status = (form.status.data or None) if valid else None
+    """One tab of the orders, with their lines and buttons; "To pack" unless ``status`` says."""
+    tab = request.args.get("status") or "placed"
+    valid = tab in ORDER_TABS
+    tab = tab if valid else "all"
+    status = None if tab == "all" else tab
     size = current_app.config["ORDERS_PAGE_SIZE"]
-    total = order_queries.count_orders(status=status)
+    counts = order_queries.count_by_status()
+    total = counts[status] if status else sum(counts.values())
     pages = max(1, -(-total // size))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
-    shown = order_queries.list_orders(status=status, skip=(page - 1) * size, limit=size)
+    shown = order_queries.list_orders(status=status, skip=(page - 1) * size, limit=size,
+                                      oldest_first=tab in OLDEST_FIRST)
+    here = with_query(url_for(".orders"), request.args, ("status", "page"))
 
     def page_url(number):
         return with_query(url_for(".orders"), request.args, ("status",), page=number)
 
-    return render_template("admin/orders.html", form=form, orders=shown, total=total, page=page,
-                           pages=pages, page_url=page_url), 200 if valid else 422
+    return render_template("admin/orders.html", tabs=ORDER_TABS, tab=tab, valid=valid, counts=counts,
+                           orders=shown, total=total, page=page, pages=pages, page_url=page_url,
+                           oldest_first=tab in OLDEST_FIRST, step=ConfirmForm(formdata=None, next=here)
+                           ), 200 if valid else 422
+
+
+@bp.get("/orders/pick-list")
+def pick_list():
+    """What to pack for every placed order, summed by sweet; made to be printed."""
+    return render_template("admin/pick_list.html", sweets=order_queries.pick_list(), now=utcnow(),
+                           orders=order_queries.list_orders(status="placed", limit=None, oldest_first=True))
+
+
+# Where an order stands, for the message after a stale button press.
+STANDING = {"placed": "still to pack", "ready": "already ready for collection",
+            "collected": "already collected", "cancelled": "cancelled"}
+
+
+@bp.post("/orders/<id:order_id>/ready")
+def mark_ready(order_id):
+    return _order_step(order_id, order_queries.mark_ready, "is ready for collection")
+
+
+@bp.post("/orders/<id:order_id>/collect")
+def mark_collected(order_id):
+    return _order_step(order_id, order_queries.mark_collected, "was collected")
+
+
+def _order_step(order_id, step, done):
+    """Run a step, then back to the tab the button was on, with what happened: a stale button
+    (the order moved meanwhile, perhaps by another member of staff) says where it stands now.
+
+    :raise 400: no valid CSRF token (CSRFProtect, before this runs).
+    :raise 404: no such order.
+    """
+    form = ConfirmForm()
+    back = safe_next(form.next.data, url_for(".orders"))
+    try:
+        order = step(order_id, current_user.id)
+    except OrderNotFoundError:
+        abort(404)
+    except OrderStepRefusedError as refused:
+        flash(f"Order #{order_id} is {STANDING[refused.order_status]}: nothing changed.", "info")
+        return redirect(back)
+    flash(f"Order #{order_id} of {customer_name(order)} {done}.", "success")
+    return redirect(back)
+
+
+def customer_name(order):
+    """The customer as staff see them: full name and username, or the username alone."""
+    return f"{order.full_name} ({order.username})" if order.full_name else order.username
 
 
 @bp.route("/orders/<id:order_id>/cancel", methods=["GET", "POST"])
@@ -229,15 +291,16 @@ def cancel_order(order_id):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            inventory.cancel_order(order_id, current_user.id, True,
-                                   current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+            order_queries.cancel_order(order_id, current_user.id, True,
+                                       current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
         except OrderNotFoundError:
             abort(404)
-        except OrderAlreadyCancelledError:
-            flash(f"Order #{order_id} was already cancelled; nothing changed.", "error")
+        except OrderStepRefusedError as refused:
+            flash(f"Order #{order_id} was already {refused.order_status}; nothing changed.", "error")
             return render_template("admin/cancel_order.html", form=form,
                                    order=order_queries.get_order(order_id)), 409
-        flash(f"Cancelled order #{order_id} of {order.username}: its sweets are back in stock.", "success")
+        flash(f"Cancelled order #{order_id} of {customer_name(order)}: its sweets are back in stock.",
+              "success")
         return redirect(url_for(".orders"))
     return render_template("admin/cancel_order.html", form=form, order=order)
 

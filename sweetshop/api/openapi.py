@@ -3,7 +3,7 @@ from functools import cache
 
 from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
                      PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
-                     INITIAL_STOCK_MAX, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
+                     INITIAL_STOCK_MAX, ORDER_STATUSES, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
 
 
 def _ref(name):
@@ -215,16 +215,33 @@ SCHEMAS = {
     },
     "Order": {
         "type": "object",
-        "required": ["id", "user_id", "status", "created_at", "cancelled_at", "total", "items"],
+        "required": ["id", "user_id", "status", "created_at", "cancelled_at", "ready_at", "collected_at",
+                     "total", "items"],
         "properties": {
             "id": {"type": "integer"}, "user_id": {"type": "integer"},
-            "status": {"enum": ["placed", "cancelled"]},
+            "status": {"enum": list(ORDER_STATUSES)},
             "created_at": {"type": "string", "format": "date-time"},
             "cancelled_at": {"type": ["string", "null"], "format": "date-time"},
+            "ready_at": {"type": ["string", "null"], "format": "date-time"},
+            "collected_at": {"type": ["string", "null"], "format": "date-time"},
             "total": {"type": "number"},
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"},
                       "description": "In ascending sweet_id"},
         },
+    },
+    "OrderStepRefused": {
+        "type": "object", "required": ["detail", "status"],
+        "properties": {"detail": {"type": "string"}, "status": {"enum": list(ORDER_STATUSES)}},
+        "description": "The order is in another state now (`status`); nothing changed",
+    },
+    "PickList": {
+        "type": "object", "required": ["sweets"],
+        "properties": {"sweets": {"type": "array", "description": "By name", "items": {
+            "type": "object", "required": ["sweet_id", "name", "units", "orders"],
+            "properties": {"sweet_id": {"type": "integer"}, "name": {"type": "string"},
+                           "units": {"type": "integer", "minimum": 1},
+                           "orders": {"type": "integer", "minimum": 1}},
+        }}},
     },
     "InsufficientStock": {
         "type": "object", "required": ["detail", "shortages"],
@@ -371,9 +388,11 @@ PATHS = {
     }},
     "/api/orders": {
         "get": {
-            "summary": "The caller's orders, newest first (admins: all=1 for everyone's)",
+            "summary": "The caller's orders, newest first (admins: all=1 for everyone's), "
+                       "optionally of one status",
             "security": SECURED,
-            "parameters": [*PAGING, {"name": "all", "in": "query", "schema": {"type": "string"}}],
+            "parameters": [*PAGING, {"name": "all", "in": "query", "schema": {"type": "string"}},
+                           {"name": "status", "in": "query", "schema": {"enum": list(ORDER_STATUSES)}}],
             "responses": {"200": _ok("Orders", {"type": "array", "items": ORDER}),
                           "403": _error("all=1 by a customer"), **_errors("401", "422")},
         },
@@ -402,12 +421,38 @@ PATHS = {
                       "404": _error("No such order (also another customer's)"), **_errors("401")},
     }},
     "/api/orders/{order_id}/cancel": {"post": {
-        "summary": "Cancel an order and put its units back (admin; or the owner within the window)",
+        "summary": "Cancel a placed or ready order and put its units back (admin; or the owner "
+                   "within the window)",
         "security": SECURED, "parameters": [ORDER_ID],
         "responses": {"200": _ok("The order, now cancelled", ORDER),
                       "403": _error("The owner's time to cancel has passed"),
                       "404": _error("No such order (also another customer's)"),
-                      "409": _error("Order already cancelled"), **_errors("401")},
+                      "409": {"description": "Order already cancelled, or already collected",
+                              "content": _json(_ref("OrderStepRefused"))},
+                      **_errors("401")},
+    }},
+    "/api/orders/{order_id}/ready": {"post": {
+        "summary": "Mark a placed order packed and waiting for collection (admin)",
+        "security": SECURED, "parameters": [ORDER_ID],
+        "responses": {"200": _ok("The order, now ready", ORDER),
+                      "404": _error("No such order"),
+                      "409": {"description": "Order is not placed",
+                              "content": _json(_ref("OrderStepRefused"))},
+                      **_errors("401", "403")},
+    }},
+    "/api/orders/{order_id}/collect": {"post": {
+        "summary": "Record that a placed or ready order was collected (admin)",
+        "security": SECURED, "parameters": [ORDER_ID],
+        "responses": {"200": _ok("The order, now collected", ORDER),
+                      "404": _error("No such order"),
+                      "409": {"description": "Order cannot be collected",
+                              "content": _json(_ref("OrderStepRefused"))},
+                      **_errors("401", "403")},
+    }},
+    "/api/orders/pick-list": {"get": {
+        "summary": "What to pack: the sweets of every placed order, units summed, by name (admin)",
+        "security": SECURED,
+        "responses": {"200": _ok("The pick list", _ref("PickList")), **_errors("401", "403")},
     }},
     "/api/sweets/{sweet_id}/count": {"post": {
         "summary": "Record a stock count (admin): a compare-and-set against the stock the counter saw",

@@ -1,11 +1,11 @@
-"""The customer's order pages: a receipt, "My orders", cancelling within the window."""
+"""The customer's order pages: a receipt, "My orders", cancelling (after a confirmation) within the window."""
 from datetime import datetime, timedelta, timezone
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from .. import catalog, inventory, orders
-from ..errors import CancelWindowClosedError, OrderAlreadyCancelledError, OrderNotFoundError
+from .. import catalog, orders
+from ..errors import CancelWindowClosedError, OrderNotFoundError, OrderStepRefusedError
 from ..forms import ConfirmForm
 from ..security import safe_next
 from .views import bp
@@ -18,7 +18,7 @@ def cancel_deadline(order):
 
 def may_cancel(order):
     """Whether the current user gets a "Cancel" button; the domain decides again on the POST."""
-    if not order.is_placed:
+    if not order.is_open:
         return False
     return current_user.is_admin or datetime.now(timezone.utc) < cancel_deadline(order)
 
@@ -46,8 +46,7 @@ def receipt(order_id):
 
 
 def _receipt(order, status=200):
-    return render_template("shop/receipt.html", order=order,
-                           cancel=ConfirmForm(formdata=None, next=request.path)), status
+    return render_template("shop/receipt.html", order=order), status
 
 
 @bp.get("/orders")
@@ -64,7 +63,17 @@ def my_orders():
     singles = catalog.single_purchases(current_user.id) if page == 1 else []
     return render_template("shop/orders.html", orders=shown, total=total, page=page, pages=pages,
                            page_url=lambda number: url_for(".my_orders", page=number),
-                           singles=singles, cancel=ConfirmForm(formdata=None, next=here))
+                           singles=singles, here=here)
+
+
+@bp.get("/orders/<id:order_id>/cancel")
+@login_required
+def confirm_cancel(order_id):
+    """Ask before cancelling (the page works without JavaScript); ``next`` is where to go back to."""
+    order = _visible_order(order_id)
+    back = safe_next(request.args.get("next"), url_for(".receipt", order_id=order_id))
+    return render_template("shop/cancel_order.html", order=order, back=back,
+                           form=ConfirmForm(formdata=None, next=back))
 
 
 @bp.post("/orders/<id:order_id>/cancel")
@@ -74,15 +83,15 @@ def cancel_order(order_id):
     form = ConfirmForm()
     order = _visible_order(order_id)
     try:
-        inventory.cancel_order(order_id, current_user.id, current_user.is_admin,
-                               current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
+        orders.cancel_order(order_id, current_user.id, current_user.is_admin,
+                            current_app.config["ORDER_CANCEL_WINDOW_SECONDS"])
     except OrderNotFoundError:
         abort(404)
     except CancelWindowClosedError:
         flash(f"Order #{order_id} can no longer be cancelled: the time to cancel it has passed.", "error")
         return _receipt(order, 403)
-    except OrderAlreadyCancelledError:
-        flash(f"Order #{order_id} was already cancelled.", "error")
+    except OrderStepRefusedError as refused:
+        flash(f"Order #{order_id} was already {refused.order_status}.", "error")
         return _receipt(orders.get_order(order_id), 409)
     flash(f"Order #{order_id} is cancelled: its sweets are back in stock.", "success")
     return redirect(safe_next(form.next.data, url_for(".receipt", order_id=order_id)))

@@ -1,5 +1,6 @@
 """Catalogue and basket pages, over the same catalog and inventory functions as the API."""
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -8,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from .. import catalog, inventory
+from .. import catalog, orders
 from ..errors import (IdempotencyKeyReusedError, OrderShortError, OrderSweetsMissingError,
                       SweetNotFoundError, ValidationError)
 from ..forms import AddToBasketForm, BasketLineForm, ConfirmForm, PlaceOrderForm, SearchForm
@@ -33,7 +34,20 @@ def money(amount):
 @bp.app_template_filter("when")
 def when(moment):
     """A stored time in the shop's time zone (``SHOP_TIMEZONE``): "30 Nov 2026, 14:05 GMT"."""
-    return moment.astimezone(ZoneInfo(current_app.config["SHOP_TIMEZONE"])).strftime("%d %b %Y, %H:%M %Z")
+    return _local(moment).strftime("%d %b %Y, %H:%M %Z")
+
+
+@bp.app_template_filter("since")
+def since(moment):
+    """A time after "since", in the shop's time zone: "14:05" today, "3 Dec, 14:05" before."""
+    local = _local(moment)
+    if local.date() == datetime.now(local.tzinfo).date():
+        return local.strftime("%H:%M")
+    return f"{local.day} {local.strftime('%b')}, {local.strftime('%H:%M')}"
+
+
+def _local(moment):
+    return moment.astimezone(ZoneInfo(current_app.config["SHOP_TIMEZONE"]))
 
 
 @bp.app_context_processor
@@ -79,18 +93,24 @@ def index():
 
 @bp.get("/sweets/<id:sweet_id>")
 def sweet(sweet_id):
-    """A sweet's own page: photo, description, unit and allergens.
+    """A sweet's own page: photo, description, unit and allergens, and "Add to basket".
 
     :raise 404: no such sweet on sale (archived ones too).
     """
-    return render_template("shop/sweet.html", sweet=catalog.get_sweet(sweet_id))
+    return _sweet_page(catalog.get_sweet(sweet_id))
+
+
+def _sweet_page(sweet, add=None, status=200):
+    add = add or AddToBasketForm(formdata=None, next=url_for(".sweet", sweet_id=sweet.id))
+    return render_template("shop/sweet.html", sweet=sweet, add=add,
+                           in_basket=basket.lines(session).get(sweet.id)), status
 
 
 @bp.post("/basket/add/<id:sweet_id>")
 def add_to_basket(sweet_id):
-    """Add from a catalogue card, then back to the same page and search, scrolled to that sweet.
+    """Add from a catalogue card or the sweet's own page, then back there, scrolled to that sweet.
 
-    A refusal re-renders that catalogue page with the message by the sweet's quantity field.
+    A refusal re-renders that page with the message by the sweet's quantity field.
     """
     form = AddToBasketForm()
     back = safe_next(form.next.data, url_for(".index")).split("#")[0]
@@ -109,6 +129,8 @@ def add_to_basket(sweet_id):
             flash(f"Added {form.quantity.data} × {sweet.name} to your basket ({held} in it).", "success")
             return redirect(f"{back}#sweet-{sweet_id}")
     form.next.data = back
+    if urlsplit(back).path == url_for(".sweet", sweet_id=sweet_id):
+        return _sweet_page(sweet, add=form, status=422)
     return _catalogue(args, add_forms={sweet_id: form}, status=422)
 
 
@@ -219,7 +241,7 @@ def place_order():
         flash(f"{error} Nothing was bought.", "error")
         return _basket_page(status=422)
     try:
-        order = inventory.place_order(current_user.id, items, idempotency_key=form.token.data)
+        order = orders.place_order(current_user.id, items, idempotency_key=form.token.data)
     except OrderShortError as error:
         flash("Nothing was bought: there is not enough of some sweets. Change the lines marked below "
               "and place the order again.", "error")

@@ -46,6 +46,14 @@ def demo(tmp_path_factory, chromium):
                                  timeout=30)
         assert response.status_code == 201, response.text
         server.fudge, server.order = fudge, response.json()["id"]
+        # A second order, packed and waiting on the shelf: the order pages show both states.
+        response = requests.post(f"{server.base}/api/orders", headers=buyer, timeout=30, json={
+            "items": [{"sweet_id": sweets["Chocolate Truffle"]["id"], "quantity": 4}]})
+        assert response.status_code == 201, response.text
+        server.ready_order = response.json()["id"]
+        response = requests.post(f"{server.base}/api/orders/{server.ready_order}/ready",
+                                 headers=server.admin_headers, timeout=30)
+        assert response.status_code == 200, response.text
         server.basket = [sweets[name]["id"] for name in ("Sherbet Lemon", "Gummy Bears", "Peppermint Humbug")]
         yield server
 
@@ -90,14 +98,17 @@ def tour(browser, demo, size, write):
             card.get_by_role("button", name="Add to basket").click()
             expect(page.locator(".flash-success")).to_be_visible()
         visit(page, size, {"catalogue": "/", "sweet": f"/sweets/{demo.truffle}", "basket": "/basket",
-                           "receipt": f"/orders/{demo.order}"},
-              ["/orders", "/register", "/no-such-page"], write)
+                           "receipt": f"/orders/{demo.order}", "my-orders": "/orders"},
+              [f"/orders/{demo.ready_order}", f"/orders/{demo.order}/cancel", "/register", "/no-such-page"],
+              write)
         page.goto("/")  # the last page visited may be the error page, which has no "Log out"
         page.get_by_role("button", name="Log out").click()
         log_in(page, ADMIN)
         visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
-                           "report": "/admin/report?days=7"},
-              ["/admin/orders", f"/admin/orders/{demo.order}/cancel", "/admin/data", "/admin/sweets/new",
+                           "report": "/admin/report?days=7", "orders": "/admin/orders",
+                           "pick-list": "/admin/orders/pick-list"},
+              ["/admin/orders?status=ready", "/admin/orders?status=all", f"/admin/orders/{demo.order}/cancel",
+               "/admin/data", "/admin/sweets/new",
                f"/admin/sweets/{demo.fudge}/edit", f"/admin/sweets/{demo.fudge}/archive", "/admin/users"],
               write)
     finally:

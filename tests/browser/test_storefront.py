@@ -84,10 +84,15 @@ def test_customer_fills_a_basket_logged_out_places_an_order_and_cancels_it(serve
     orders = page.locator("li.order")
     expect(orders).to_have_count(1)
     expect(orders.nth(0).locator(".status")).to_have_text("Placed")
-    orders.nth(0).get_by_role("button", name="Cancel").click()
+    expect(orders.nth(0).locator(".state")).to_have_text("Placed — we are packing it")
+    orders.nth(0).get_by_role("link", name=re.compile(r"^Cancel")).click()
+    # "Cancel" asks first; asking changes nothing.
+    expect(page.get_by_role("heading", name=re.compile(r"Cancel order #\d+\?"))).to_be_visible()
+    assert [stock(server, fizz), stock(server, drops), stock(server, humbug)] == [1, 7, 10]
+    page.get_by_role("button", name="Yes, cancel the order").click()
     expect(flash(page)).to_have_text(re.compile(r"Order #\d+ is cancelled: its sweets are back in stock\."))
     expect(orders.nth(0).locator(".status")).to_have_text("Cancelled")
-    expect(orders.nth(0).get_by_role("button", name="Cancel")).to_have_count(0)
+    expect(orders.nth(0).get_by_role("link", name=re.compile(r"^Cancel"))).to_have_count(0)
     assert [stock(server, fizz), stock(server, drops), stock(server, humbug)] == [3, 10, 10]
 
 
@@ -119,8 +124,7 @@ def test_admin_cancels_an_order_after_confirming(server, page, log_in):
     log_in(ADMIN)
     page.get_by_role("link", name="Admin").click()
     page.get_by_role("link", name="Orders", exact=True).click()
-    page.get_by_label("Status").select_option("placed")
-    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("link", name=re.compile(r"^To pack"))).to_have_attribute("aria-current", "page")
     order = page.locator(f"#order-{order_id}")
     expect(order).to_contain_text("frank")
     expect(order).to_contain_text("Treacle Toffee")
@@ -130,8 +134,7 @@ def test_admin_cancels_an_order_after_confirming(server, page, log_in):
     page.get_by_role("button", name="Yes, cancel the order").click()
     expect(flash(page)).to_have_text(f"Cancelled order #{order_id} of frank: its sweets are back in stock.")
     assert stock(server, toffee) == 8
-    page.get_by_label("Status").select_option("cancelled")
-    page.get_by_role("button", name="Show").click()
+    page.get_by_role("link", name=re.compile(r"^Cancelled")).click()
     expect(page.locator(f"#order-{order_id} .status")).to_have_text("Cancelled")
 
 
