@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 import config
 
-from . import cli, handlers, metrics, observability, request_limits, security, throttle
+from . import cli, handlers, metrics, observability, request_limits, security, throttle, wording
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -74,6 +74,7 @@ def create_app(test_config=None):
     handlers.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    wording.init_app(app)
     trust_proxies(app)
     return app
 

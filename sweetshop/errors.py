@@ -165,3 +165,15 @@ class ImportRejectedError(SweetshopError):
 
     def extra(self):
         return {"rows": self.rows}
+
+
+class ImportAlreadyAppliedError(SweetshopError):
+    """This import preview was applied already (a double click, a resubmitted form, a second tab):
+    nothing changed this time. ``receipt`` is what the first confirm did."""
+
+    status = 409
+    message = "This import was applied already; nothing changed this time"
+
+    def __init__(self, receipt=None):
+        super().__init__()
+        self.receipt = receipt

@@ -299,13 +299,15 @@ class LedgerRangeForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file (name, category, price, quantity)",
+    file = FileField("CSV file (name, category, price, quantity, restock)",
                      [FileRequired("Choose a CSV file to upload.")], render_kw={"accept": ".csv,text/csv"})
 
 
 class ImportConfirmForm(FlaskForm):
-    """Carries the previewed file to the confirm step: base64 text plus an HMAC of it under the
-    app's secret key, so what is applied is exactly the file the preview showed."""
+    """Carries the previewed file to the confirm step: base64 text and the preview's token, plus an
+    HMAC of both under the app's secret key, so what is applied is exactly the file the preview
+    showed, and the token (which the import's receipt claims) is the preview's own."""
 
     content = HiddenField()
+    token = HiddenField()
     digest = HiddenField()

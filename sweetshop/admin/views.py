@@ -60,7 +60,10 @@ def new_sweet():
 
 
 def _edit_page(sweet, form=None, photo_form=None, status=200):
-    return render_template("admin/sweet_form.html", sweet=sweet, form=form or SweetForm(obj=sweet),
+    # formdata=None: after the photo form's POST, the sweet's fields must come from the sweet,
+    # not from that POST (which has none of them: every allergen box would come back unticked).
+    return render_template("admin/sweet_form.html", sweet=sweet,
+                           form=form or SweetForm(formdata=None, obj=sweet),
                            photo_form=photo_form or PhotoForm(formdata=None),
                            remove_form=ConfirmForm(formdata=None)), status
 
