@@ -41,8 +41,8 @@ from . import catalog, inventory
 from .errors import ImportAlreadyAppliedError, ImportRejectedError
 from .extensions import db
 from .models import ImportReceipt, Sweet, utcnow
-from .rules import (RESTOCK_MAX, STOCK_MAX, UNIT_DEFAULT, clean_category, clean_count, clean_initial_stock,
-                    clean_name, clean_price, parse_decimal)
+from .rules import (INITIAL_STOCK_MAX, RESTOCK_MAX, STOCK_MAX, UNIT_DEFAULT, clean_category, clean_count,
+                    clean_initial_stock, clean_name, clean_price, parse_decimal)
 
 REQUIRED = ("name", "category", "price")
 COLUMNS = REQUIRED + ("quantity", "restock")
@@ -158,23 +158,36 @@ def _text(value):
     return value
 
 
-def _whole_number(text, high):
-    """A cell's whole number from 0 to ``high``, or None for an empty cell."""
+def _whole_number(text):
+    """A cell's whole number, or None for an empty cell."""
     text = text.strip()
     if not text:
         return None
     if not (len(text) <= 12 and INTEGER_RE.fullmatch(text)):
         raise ValueError("Must be a whole number.")
-    return clean_count(int(text), 0, high)
+    return int(text)
+
+
+def _quantity(text):
+    """Only compared on an existing sweet, so any stock it may hold is accepted here; a new sweet's
+    bound is checked once the row is matched (``_stock_problems``)."""
+    value = _whole_number(text)
+    if value is not None and not 0 <= value <= STOCK_MAX:
+        raise ValueError(f"Must be between 0 and {INITIAL_STOCK_MAX} (the stock of a new sweet).")
+    return value
+
+
+def _restock(text):
+    value = _whole_number(text)
+    return 0 if value is None else clean_count(value, 0, RESTOCK_MAX)
 
 
 FIELDS = {
     "name": lambda text: clean_name(_text(text)),
     "category": lambda text: clean_category(_text(text)),
     "price": lambda text: clean_price(parse_decimal(text)),
-    # Only compared on an existing sweet: any stock it may hold is accepted (see _stock_problems).
-    "quantity": lambda text: _whole_number(text, STOCK_MAX),
-    "restock": lambda text: _whole_number(text, RESTOCK_MAX) or 0,
+    "quantity": _quantity,
+    "restock": _restock,
 }
 
 
@@ -202,12 +215,12 @@ def _rows(text):
 
 
 def _clean_row(line, cells, columns, problems):
-    """The row's values by column, or None (its problems appended to ``problems``)."""
+    """The row's valid values by column, and whether it had a problem (appended to ``problems``)."""
     needed = max(columns[name] for name in REQUIRED) + 1
     if len(cells) < needed:
         problems.append(_problem(line, None, f"Expected at least {needed} values "
                                              f"({', '.join(REQUIRED)}), found {len(cells)}."))
-        return None
+        return {}, True
     values, bad = {}, False
     for name, index in columns.items():
         try:
@@ -215,7 +228,7 @@ def _clean_row(line, cells, columns, problems):
         except ValueError as error:
             problems.append(_problem(line, name, str(error)))
             bad = True
-    return None if bad else values
+    return values, bad
 
 
 def check(data):
@@ -226,16 +239,17 @@ def check(data):
     rows, columns = _rows(_decode(data))
     problems, cleaned, first_line = [], [], {}
     for line, cells in rows:
-        values = _clean_row(line, cells, columns, problems)
-        if values is None:
-            continue
-        key = values["name"].lower()
-        if key in first_line:
-            problems.append(_problem(line, "name", f"The same name as line {first_line[key]} "
-                                                   "(names are compared without regard to case)."))
-            continue
-        first_line[key] = line
-        cleaned.append((line, values))
+        values, bad = _clean_row(line, cells, columns, problems)
+        if "name" in values:
+            key = values["name"].lower()
+            if key in first_line:
+                problems.append(_problem(line, "name", f"The same name as line {first_line[key]} "
+                                                       "(names are compared without regard to case)."))
+                bad = True
+            else:
+                first_line[key] = line
+        if not bad:
+            cleaned.append((line, values))
     if not rows:
         problems.append(_problem(1, None, "The file has a header but no rows."))
     changes = _match(cleaned)

@@ -84,7 +84,7 @@ def test_downloads_from_the_data_page(pages):
     page = pages.client.get("/admin/data")
     assert 'href="/admin/export/sweets.csv"' in page.text and 'action="/admin/export/ledger.csv"' in page.text
     response = pages.client.get("/admin/export/sweets.csv")
-    assert response.mimetype == "text/csv" and response.data.startswith(b"name,category,price,quantity\r\n")
+    assert response.mimetype == "text/csv" and response.data.startswith(b"name,category,price,quantity,restock\r\n")
     assert "attachment" in response.headers["Content-Disposition"]
     ledger = pages.client.get("/admin/export/ledger.csv?since=2020-01-01&until=")
     assert ledger.status_code == 200 and b",initial,3," in ledger.data
@@ -110,17 +110,48 @@ def confirm_fields(page):
 def test_import_preview_then_confirm(pages):
     fudge = pages.sweet("Fudge", price="2.50", quantity=10)
     pages.admin()
-    preview = upload(pages, HEADER + b"fudge,Toffee,2.75,5\nMint,Mints,0.40,9\n")
+    preview = upload(pages, b"name,category,price,quantity,restock\nfudge,Toffee,2.75,40,5\nMint,Mints,0.40,9,\n")
     assert preview.status_code == 200
-    assert "1</strong> new sweets" in preview.text and "+5</strong> units" in preview.text
-    assert "Fudge → Toffee" in preview.text and "10 + 5" in preview.text
+    assert "1 new sweet</strong>" in preview.text and "+5 units</strong>" in preview.text
+    assert "Fudge → Toffee" in preview.text and "10 + 5 → 15" in preview.text
+    # The file's quantity is not the stock now: said, and left alone.
+    assert "the file says 40: stock stays 10 + 5" in preview.text
     assert pages.stock(fudge) == 10  # nothing yet
     fields = confirm_fields(preview)
-    response = pages.post("/admin/import/confirm", {"content": fields["content"], "digest": fields["digest"]})
+    response = pages.post("/admin/import/confirm", fields)
     assert response.status_code == 302
     assert flashes(pages.client.get("/admin")) == [
-        ("success", "Imported: 1 new sweets, 1 updated (+5 units).")]
+        ("success", "Imported: 1 new sweet, 1 updated (+5 units).")]
     assert stock_and_ledger(pages.app, fudge) == (15, 15, 2)
+
+
+def test_one_preview_is_applied_at_most_once(pages):
+    """A double click, a resubmitted form or a second tab: the second confirm changes nothing."""
+    fudge = pages.sweet("Fudge", price="2.50", quantity=56)
+    pages.admin()
+    fields = confirm_fields(upload(pages, b"name,category,price,restock\nFudge,Fudge,2.50,1\n"))
+    assert pages.post("/admin/import/confirm", fields).status_code == 302
+    assert pages.stock(fudge) == 57
+    before = snapshot(pages.app)
+    again = pages.post("/admin/import/confirm", fields)
+    assert again.status_code == 409
+    assert "This preview was imported already" in again.text and "nothing changed this time" in again.text
+    assert "+1 unit)" in again.text
+    assert snapshot(pages.app) == before and pages.stock(fudge) == 57
+    # The same file uploaded again is a new preview: a second delivery, applied once more.
+    fields = confirm_fields(upload(pages, b"name,category,price,restock\nFudge,Fudge,2.50,1\n"))
+    assert pages.post("/admin/import/confirm", fields).status_code == 302
+    assert stock_and_ledger(pages.app, fudge) == (58, 58, 3)
+
+
+def test_a_preview_token_cannot_be_swapped(pages):
+    fudge = pages.sweet("Fudge", quantity=5)
+    pages.admin()
+    first = confirm_fields(upload(pages, b"name,category,price,restock\nFudge,Fudge,2.50,1\n"))
+    second = confirm_fields(upload(pages, b"name,category,price,restock\nFudge,Fudge,2.50,1\n"))
+    assert first["token"] != second["token"]
+    assert pages.post("/admin/import/confirm", dict(first, token=second["token"])).status_code == 400
+    assert pages.stock(fudge) == 5
 
 
 def test_import_confirm_refuses_an_altered_file(pages):
@@ -130,7 +161,7 @@ def test_import_confirm_refuses_an_altered_file(pages):
     fields = confirm_fields(upload(pages, HEADER + b"Fudge,Fudge,2.50,5\n"))
     forged = base64.b64encode(HEADER + b"Fudge,Fudge,2.50,500\n").decode()
     before = snapshot(pages.app)
-    response = pages.post("/admin/import/confirm", {"content": forged, "digest": fields["digest"]})
+    response = pages.post("/admin/import/confirm", dict(fields, content=forged))
     assert response.status_code == 400 and "not the file the preview showed" in response.text
     assert pages.post("/admin/import/confirm", {"content": "%%%", "digest": "x"}).status_code == 400
     assert pages.post("/admin/import/confirm", fields, csrf=False).status_code == 400  # no CSRF token
@@ -143,7 +174,7 @@ def test_a_bad_file_lists_every_problem_on_the_page(pages):
     page = upload(pages, HEADER + b"Fudge,Fudge,2.505,3\nfudge,Fudge,1,-1\n")
     assert page.status_code == 422 and "Nothing was changed" in page.text
     assert "Must have at most 2 decimal places." in page.text and "The same name as line 2" in page.text
-    assert "Must be between 0 and 1000000." in page.text
+    assert "Must be between 0 and 1000000 (the stock of a new sweet)." in page.text
     assert upload(pages, b"").status_code == 422
     no_file = pages.post("/admin/import", {})
     assert no_file.status_code == 422 and "Choose a CSV file" in no_file.text
