@@ -122,3 +122,23 @@ def single_purchases(user_id, limit=20):
                StockMovement.order_id.is_(None))
         .order_by(StockMovement.id.desc()).limit(limit)
     ).all()
+
+
+def known_category(category, other_than=None):
+    """The spelling a sweet on sale (other than ``other_than``) already gives this category, in any
+    case, else ``category`` as typed: "toffee" beside "Toffee" becomes "Toffee", so the catalogue's
+    category choice, the admin table and the CSV export show one spelling. Ends the read."""
+    query = select(Sweet.category).where(Sweet.archived_at.is_(None),
+                                         func.lower(Sweet.category) == category.lower())
+    if other_than is not None:
+        query = query.where(Sweet.id != other_than)
+    found = db.session.scalar(query.order_by(Sweet.id).limit(1))
+    db.session.rollback()  # the write that follows starts its own transaction (SQLite)
+    return found or category
+
+
+def with_known_category(changes, other_than=None):
+    """``changes`` (a sweet's fields) with ``category``, if there is one, in its known spelling."""
+    if changes.get("category") is None:
+        return changes
+    return dict(changes, category=known_category(changes["category"], other_than))

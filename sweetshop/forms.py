@@ -102,24 +102,30 @@ class SweetForm(FlaskForm):
                 "allergens": self.allergens.data}
 
 
+PHOTO_LABEL = "Photo (JPEG, PNG or WebP, at most 5 MB)"
+PHOTO_TYPES = "image/jpeg,image/png,image/webp"
+
+
 class NewSweetForm(SweetForm):
     quantity = IntegerField("Initial stock", [Rule(rules.clean_initial_stock)], default=0,
                             render_kw={"min": 0, "max": rules.INITIAL_STOCK_MAX, "required": True})
+    photo = FileField("Photo (optional: JPEG, PNG or WebP, at most 5 MB)",
+                      render_kw={"accept": PHOTO_TYPES})
 
     def changes(self):
+        """The sweet's fields (the photo is not one: it is stored once the sweet exists)."""
         return dict(super().changes(), quantity=self.quantity.data)
 
 
 class PhotoForm(FlaskForm):
     """A photo upload; what the file is, is decided by decoding it (``photos.encode``)."""
 
-    photo = FileField("Photo (JPEG, PNG or WebP, at most 5 MB)", [FileRequired("Choose a photo to upload.")],
-                      render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photo = FileField(PHOTO_LABEL, [FileRequired("Choose a photo to upload.")], render_kw={"accept": PHOTO_TYPES})
 
 
 class RestockForm(FlaskForm):
     quantity = IntegerField("Units to add", [Rule(rules.clean_restock_quantity)],
-                            render_kw={"min": 0, "max": rules.RESTOCK_MAX, "required": True})
+                            render_kw={"min": 1, "max": rules.RESTOCK_MAX, "required": True})
 
 
 def _quantity(label="Quantity", **kwargs):
@@ -183,15 +189,18 @@ class SearchForm(FlaskForm):
 
     def filters(self):
         """The filters that passed validation, as keyword arguments for ``catalog.search_sweets``;
-        a filter with an error is left out (and its message shown next to it)."""
+        a filter with an error is left out (and its message shown next to it). A price range whose
+        bounds are the wrong way round is left out whole: half of it would be a filter nobody asked for."""
         self.validate()
         filters = {"name": None, "category": None}
         for field in (self.name, self.category):
             if field.data and not field.errors:
                 filters[field.name] = field.data.strip()[:rules.NAME_MAX] or None
-        for field in (self.min_price, self.max_price):
-            if field.data and not field.errors:
-                filters[field.name] = field.data
+        prices = (self.min_price, self.max_price)
+        if not any(field.errors for field in prices):
+            for field in prices:
+                if field.data:
+                    filters[field.name] = field.data
         return filters
 
 

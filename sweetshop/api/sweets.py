@@ -49,7 +49,8 @@ def get_sweet(sweet_id):
 @bp.post("/sweets")
 @auth_required(admin=True)
 def create_sweet():
-    sweet = inventory.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
+    sweet = inventory.create_sweet(**catalog.with_known_category(clean_new_sweet(json_body())),
+                                   user_id=g.user.id)
     return sweet_json(sweet), 201, {"Location": url_for(".get_sweet", sweet_id=sweet.id)}
 
 
@@ -59,7 +60,7 @@ def update_sweet(sweet_id):
     changes = clean_sweet_changes(json_body())
     if not changes:
         return sweet_json(catalog.get_sweet(sweet_id))
-    return sweet_json(inventory.update_sweet(sweet_id, **changes))
+    return sweet_json(inventory.update_sweet(sweet_id, **catalog.with_known_category(changes, sweet_id)))
 
 
 @bp.delete("/sweets/<id:sweet_id>")
