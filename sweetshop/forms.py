@@ -120,7 +120,8 @@ class NewSweetForm(SweetForm):
 class PhotoForm(FlaskForm):
     """A photo upload; what the file is, is decided by decoding it (``photos.encode``)."""
 
-    photo = FileField(PHOTO_LABEL, [FileRequired("Choose a photo to upload.")], render_kw={"accept": PHOTO_TYPES})
+    photo = FileField(PHOTO_LABEL, [FileRequired("Choose a photo to upload.")],
+                      render_kw={"accept": PHOTO_TYPES})
 
 
 class RestockForm(FlaskForm):
