@@ -13,6 +13,7 @@ from wtforms.validators import EqualTo, InputRequired, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import rules
+from .models import StockMovement
 
 
 class Rule:
@@ -67,6 +68,9 @@ ALLERGEN_CHOICES = [(name, name.capitalize()) for name in rules.ALLERGENS]
 SORT_LABELS = {"name": "Name A–Z", "price": "Price: low to high", "-price": "Price: high to low",
                "newest": "Newest first"}
 SORT_CHOICES = [("", "Shop order")] + [(sort, SORT_LABELS[sort]) for sort in rules.SORTS]
+COUNT_REASON_LABELS = {"breakage": "Breakage", "theft": "Theft", "miscount": "A miscount", "other": "Other"}
+COUNT_REASON_CHOICES = [("", "Choose…")] + [(reason, COUNT_REASON_LABELS[reason])
+                                            for reason in StockMovement.COUNT_REASONS]
 
 
 class CheckboxesField(SelectMultipleField):
@@ -288,6 +292,9 @@ class CountForm(FlaskForm):
 
     counted = IntegerField("Counted on the shelf", [Rule(rules.clean_counted)],
                            render_kw={"min": 0, "max": rules.COUNT_MAX, "required": True})
+    # Kept on the count's ledger row (its note), so the history says why the shelf differed.
+    reason = SelectField("Why it differs", [InputRequired("Choose why the count differs.")],
+                         choices=lambda: COUNT_REASON_CHOICES, render_kw={"required": True})
     seen = HiddenField(validators=[Rule(rules.clean_seen, parse=_whole_number)])
 
 

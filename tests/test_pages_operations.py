@@ -186,19 +186,35 @@ def test_stock_count_form_and_the_stock_moving_meanwhile(pages, api):
     pages.admin()
     history = pages.client.get(f"/admin/sweets/{fudge}")
     assert 'name="seen" type="hidden" value="10"' in history.text
-    response = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "8", "seen": "10"})
+    response = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "8", "seen": "10", "reason": "breakage"})
     assert response.status_code == 302
     assert stock_and_ledger(pages.app, fudge) == (8, 8, 2)
-    assert "Stock count" in pages.client.get(f"/admin/sweets/{fudge}").text
+    assert "Stock count (breakage)" in pages.client.get(f"/admin/sweets/{fudge}").text
     # A sale happens while the form (showing 8) is open.
     pages.client.application.test_client().post(
         f"/api/sweets/{fudge}/purchase", headers=api.user("dave"), json={"quantity": 3})
     before = snapshot(pages.app)
-    moved = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "7", "seen": "8"})
+    moved = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "7", "seen": "8", "reason": "theft"})
     assert moved.status_code == 409
     assert "The stock moved meanwhile: it is now 5." in field_error(moved, "counted")
     assert 'name="seen" type="hidden" value="5"' in moved.text
+    assert '<option selected value="theft">' in moved.text  # what was chosen is kept
     assert snapshot(pages.app) == before
     bad = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "-1", "seen": "5"})
     assert bad.status_code == 422 and field_error(bad, "counted")
+    assert field_error(bad, "reason") == "Choose why the count differs."
     assert pages.stock(fudge) == 5
+
+
+@pytest.mark.parametrize("reason", ["breakage", "theft", "miscount", "other"])
+def test_the_count_reason_is_kept_on_its_ledger_row(pages, reason):
+    fudge = pages.sweet("Fudge", quantity=10)
+    pages.admin()
+    assert pages.post(f"/admin/sweets/{fudge}/count", {"counted": "9", "seen": "10",
+                                                       "reason": reason}).status_code == 302
+    with pages.app.app_context():
+        from sweetshop import catalog
+        (movement, _), *_ = catalog.stock_history(fudge)
+        assert (movement.kind, movement.change, movement.note) == ("count", -1, reason)
+    refused = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "8", "seen": "9", "reason": "lost"})
+    assert refused.status_code == 422 and pages.stock(fudge) == 9

@@ -144,7 +144,8 @@ def count_stock(sweet_id):
     form = CountForm()
     if form.validate():
         try:
-            sweet = inventory.count_stock(sweet_id, current_user.id, form.counted.data, form.seen.data)
+            sweet = inventory.count_stock(sweet_id, current_user.id, form.counted.data, form.seen.data,
+                                          reason=form.reason.data)
         except SweetNotFoundError:
             flash("That sweet is no longer on sale; nothing was changed.", "error")
             return redirect(url_for(".index"))
