@@ -304,8 +304,10 @@ class LedgerRangeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = StringField("From (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
-    until = StringField("To (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    # The browser shows its own date picker in the reader's format, so the labels name no format;
+    # a browser without one sends what is typed, and the rule's message then says YYYY-MM-DD.
+    since = StringField("From", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    until = StringField("To", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)

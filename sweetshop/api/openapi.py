@@ -1,6 +1,8 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
+from config import Config
+
 from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
                      PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
                      INITIAL_STOCK_MAX, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
@@ -51,6 +53,14 @@ PAGING = [
      "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0}},
     {"name": "limit", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
+]
+# The catalogue's listings stop at a depth (the CATALOGUE_DEPTH_MAX setting): an OFFSET costs time in
+# proportion to it, and a deeper sweet is found by narrowing the search, or in the CSV export.
+CATALOGUE_PAGING = [
+    {"name": "skip", "in": "query", "description": "At most CATALOGUE_DEPTH_MAX (default 10000); "
+     "deeper is a 422: narrow the search, or download /api/export/sweets.csv.",
+     "schema": {"type": "integer", "minimum": 0, "maximum": Config.CATALOGUE_DEPTH_MAX, "default": 0}},
+    PAGING[1],
 ]
 PRICE = {"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01}
 # One-line text with something besides spaces (rules.clean_text): no control characters, not
@@ -282,7 +292,7 @@ PATHS = {
     }},
     "/api/sweets": {
         "get": {
-            "summary": "Sweets on sale, ordered by id or by `sort`", "parameters": [*PAGING, SORT],
+            "summary": "Sweets on sale, ordered by id or by `sort`", "parameters": [*CATALOGUE_PAGING, SORT],
             "responses": {"200": _ok("Sweets", SWEETS), **_errors("422")},
         },
         "post": {
@@ -299,7 +309,7 @@ PATHS = {
              "schema": {"type": "string", "maxLength": CATEGORY_MAX}},
             {"name": "min_price", "in": "query", "schema": PRICE_FILTER},
             {"name": "max_price", "in": "query", "schema": PRICE_FILTER},
-            *PAGING, SORT,
+            *CATALOGUE_PAGING, SORT,
         ],
         "responses": {"200": _ok("Matching sweets", SWEETS), **_errors("422")},
     }},
