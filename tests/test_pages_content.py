@@ -281,6 +281,7 @@ def test_make_admin_and_revoke_admin_from_the_users_page(pages):
 
 def test_users_page_is_for_admins_only(pages):
     pages.register("alice")
+    pages.log_out()
     assert pages.client.get("/admin/users").status_code == 302
     pages.customer("carol")
     assert pages.client.get("/admin/users").status_code == 403

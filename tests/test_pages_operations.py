@@ -65,8 +65,8 @@ def test_report_page_draws_a_bar_per_day_with_sales(pages):
     chart = svg(page)
     assert chart.count("<rect") == 1 and "No sales" not in chart
     assert "£10.40, 5 units" in chart
-    assert [label for label in re.findall(r'<text x="46" [^>]*>([^<]+)<', chart)] == [
-        "£0", "£10", "£20"]  # a round axis top, labels without trailing zeros
+    assert [label for label in re.findall(r'<text x="64" [^>]*>([^<]+)<', chart)] == [
+        "£0.00", "£10.00", "£20.00"]  # a round axis top; money always with two decimals
     assert "£10.40" in page.text and "Fudge" in page.text and "Mint" in page.text
     assert 'option value="7" selected' in page.text
 
