@@ -111,7 +111,7 @@ def upload_photo(sweet_id):
             form.photo.errors.append(error.detail)
         else:
             flash(f"Saved the photo of {sweet.name}.", "success")
-            return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
+            return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo-panel"))
     return _edit_page(sweet, photo_form=form, status=422)
 
 
@@ -121,7 +121,7 @@ def remove_photo(sweet_id):
     if ConfirmForm().validate():
         photos.remove_photo(sweet_id)
         flash(f"Removed the photo of {sweet.name}.", "success")
-    return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
+    return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo-panel"))
 
 
 def _show_by_the_fields(form, error):
