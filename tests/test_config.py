@@ -193,7 +193,8 @@ def test_commands_that_sign_nothing_run_without_a_secret_key_in_production(tmp_p
     steps = [(["db", "upgrade"], None, ""), (["seed-demo"], None, "Added 12 demo sweets."),
              (["create-admin", "boss", "--password-stdin"], "correct horse 1\n", "Admin boss created."),
              (["audit-stock"], None, "Stock audit clean: 12 sweets match their ledger."),
-             (["import-sweets", str(tmp_path / "delivery.csv"), "--dry-run"], None, "would apply 1 new sweet,"),
+             (["import-sweets", str(tmp_path / "delivery.csv"), "--dry-run"], None,
+              "would apply 1 new sweet,"),
              (["purge-tokens"], None, "Deleted 0 expired tokens."),
              (["backup", str(tmp_path / "copy.sqlite")], None, "Backed up")]
     (tmp_path / "delivery.csv").write_text("name,category,price\nMint,Mints,0.40\n")

@@ -178,7 +178,8 @@ def test_cli_import_and_dry_run(app, runner, tmp_path):
     path = tmp_path / "delivery.csv"
     path.write_bytes(HEADER + b"Fudge,Fudge,2.50,3\nMint,Mints,0.40,9\n")
     result = runner.invoke(args=["import-sweets", str(path), "--dry-run"])
-    assert result.exit_code == 0 and "would apply 2 new sweets, 0 updated, 0 unchanged (+0 units)" in result.output
+    assert result.exit_code == 0
+    assert "would apply 2 new sweets, 0 updated, 0 unchanged (+0 units)" in result.output
     assert sweets(app) == set()
     result = runner.invoke(args=["import-sweets", str(path)])
     assert result.exit_code == 0 and "Imported 2 new sweets" in result.output

@@ -177,7 +177,8 @@ def test_upload_replace_and_remove_a_photo_on_the_edit_page(pages):
     assert 'enctype="multipart/form-data"' in edit and "No photo yet" in edit
     big = noisy_png(400)  # far over the 64 KiB that other forms may send
     response = upload(pages, fudge, big)
-    assert response.status_code == 302 and response.location.endswith(f"/admin/sweets/{fudge}/edit#photo-panel")
+    assert response.status_code == 302
+    assert response.location.endswith(f"/admin/sweets/{fudge}/edit#photo-panel")
     with pages.app.app_context():
         digest = catalog.get_sweet(fudge).photo_hash
     assert digest and pages.client.get(f"/photos/{digest}.webp").status_code == 200

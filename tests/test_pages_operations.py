@@ -84,7 +84,8 @@ def test_downloads_from_the_data_page(pages):
     page = pages.client.get("/admin/data")
     assert 'href="/admin/export/sweets.csv"' in page.text and 'action="/admin/export/ledger.csv"' in page.text
     response = pages.client.get("/admin/export/sweets.csv")
-    assert response.mimetype == "text/csv" and response.data.startswith(b"name,category,price,quantity,restock\r\n")
+    assert response.mimetype == "text/csv"
+    assert response.data.startswith(b"name,category,price,quantity,restock\r\n")
     assert "attachment" in response.headers["Content-Disposition"]
     ledger = pages.client.get("/admin/export/ledger.csv?since=2020-01-01&until=")
     assert ledger.status_code == 200 and b",initial,3," in ledger.data
@@ -110,7 +111,8 @@ def confirm_fields(page):
 def test_import_preview_then_confirm(pages):
     fudge = pages.sweet("Fudge", price="2.50", quantity=10)
     pages.admin()
-    preview = upload(pages, b"name,category,price,quantity,restock\nfudge,Toffee,2.75,40,5\nMint,Mints,0.40,9,\n")
+    preview = upload(pages, b"name,category,price,quantity,restock\n"
+                            b"fudge,Toffee,2.75,40,5\nMint,Mints,0.40,9,\n")
     assert preview.status_code == 200
     assert "1 new sweet</strong>" in preview.text and "+5 units</strong>" in preview.text
     assert "Fudge → Toffee" in preview.text and "10 + 5 → 15" in preview.text
@@ -186,7 +188,8 @@ def test_stock_count_form_and_the_stock_moving_meanwhile(pages, api):
     pages.admin()
     history = pages.client.get(f"/admin/sweets/{fudge}")
     assert 'name="seen" type="hidden" value="10"' in history.text
-    response = pages.post(f"/admin/sweets/{fudge}/count", {"counted": "8", "seen": "10", "reason": "breakage"})
+    response = pages.post(f"/admin/sweets/{fudge}/count",
+                          {"counted": "8", "seen": "10", "reason": "breakage"})
     assert response.status_code == 302
     assert stock_and_ledger(pages.app, fudge) == (8, 8, 2)
     assert "Stock count (breakage)" in pages.client.get(f"/admin/sweets/{fudge}").text
