@@ -177,3 +177,9 @@ class ImportAlreadyAppliedError(SweetshopError):
     def __init__(self, receipt=None):
         super().__init__()
         self.receipt = receipt
+
+    def extra(self):
+        if self.receipt is None:
+            return {}
+        return {"first": {"created": self.receipt.created, "updated": self.receipt.updated,
+                          "restocked_units": self.receipt.restocked_units}}

@@ -198,3 +198,21 @@ def test_cli_says_where_a_quantity_differs_and_counts_in_the_singular(app, runne
     assert "line 2: Fudge has 7 in stock, the file says 40; the stock stays" in result.output
     assert "Imported 1 new sweet, 0 updated, 1 unchanged (+1 unit)." in result.output
     assert ("Fudge", "Fudge", "2.50", 7) in sweets(app) and ("Mint", "Mints", "0.40", 10) in sweets(app)
+
+
+def test_an_api_import_with_an_idempotency_key_is_applied_once(app, client, api):
+    fudge = api.sweet("Fudge", quantity=56)["id"]
+    body = RESTOCK_HEADER + b"Fudge,Fudge,2.50,,1\r\n"
+    headers = {**api.admin, "Content-Type": "text/csv", "Idempotency-Key": "delivery-0412"}
+    first = client.post("/api/sweets/import", data=body, headers=headers)
+    assert first.json == {"created": 0, "updated": 1, "restocked_units": 1, "applied": True}
+    before = snapshot(app)
+    again = client.post("/api/sweets/import", data=body, headers=headers)
+    assert again.status_code == 409 and again.json["first"] == {"created": 0, "updated": 1,
+                                                                "restocked_units": 1}
+    assert snapshot(app) == before and stock_and_ledger(app, fudge)[:2] == (57, 57)
+    # Another key is another delivery; a dry run claims nothing.
+    dry = client.post("/api/sweets/import?dry_run=1", data=body, headers={**headers, "Idempotency-Key": "x"})
+    assert dry.status_code == 200 and dry.json["applied"] is False
+    other = client.post("/api/sweets/import", data=body, headers={**headers, "Idempotency-Key": "x"})
+    assert other.status_code == 200 and stock_and_ledger(app, fudge)[:2] == (58, 58)

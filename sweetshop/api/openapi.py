@@ -433,13 +433,17 @@ PATHS = {
                       **_errors("401", "403", "404", "413", "422")},
     }},
     "/api/sweets/import": {"post": {
-        "summary": "Import a CSV of name,category,price,quantity (admin): new sweets and restocks, "
-                   "all or nothing",
+        "summary": "Import a CSV of name,category,price[,quantity][,restock] (admin): new sweets, edits "
+                   "and deliveries (stock moves only by restock), all or nothing; at most once per "
+                   "Idempotency-Key",
         "security": SECURED,
         "parameters": [{"name": "dry_run", "in": "query", "schema": {"enum": ["0", "1", "true", "false"]},
-                        "description": "1: check and report what would change; change nothing"}],
+                        "description": "1: check and report what would change; change nothing"},
+                       {**IDEMPOTENCY_KEY, "description": "Applied at most once per admin and key: a repeat "
+                        "answers 409 and changes nothing"}],
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
         "responses": {"200": _ok("Checked (and applied unless dry_run)", _ref("ImportResult")),
+                      "409": _error("Applied already under this Idempotency-Key; nothing changed"),
                       "422": {"description": "Every bad line and field; nothing changed",
                               "content": _json({"anyOf": [_ref("ImportRejected"), _ref("Error")]})},
                       **_errors("401", "403", "413", "415")},
