@@ -329,10 +329,12 @@ def _apply(outcome, user_id, token):
     try:
         if token is not None:
             _claim(token, outcome, user_id, now)
+        # Existing sweets in ascending id, as an order locks them: two imports (or an import and
+        # an order) that touch the same sweets wait for each other instead of deadlocking.
+        for change in sorted((c for c in outcome.changes if c.kind == "update"), key=lambda c: c.sweet_id):
+            _update(change, user_id, now)
         for change in outcome.changes:
-            if change.kind == "update":
-                _update(change, user_id, now)
-            elif change.kind == "create":
+            if change.kind == "create":
                 _create(change, user_id, now)
         db.session.commit()
     except IntegrityError:
