@@ -98,6 +98,10 @@ class Config:
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
     CATALOGUE_PAGE_SIZE = 12
+    # How deep the catalogue's listings go, in sweets (pages and /api/sweets, /api/sweets/search):
+    # an OFFSET costs time in proportion to its depth, so deeper requests are refused with a hint
+    # to narrow the search (or to download the catalogue as CSV) instead of served slowly.
+    CATALOGUE_DEPTH_MAX = 10_000
     CURRENCY_SYMBOL = "£"
     # Times on the pages are shown in this zone (an IANA name, read with zoneinfo); the database keeps UTC.
     # The shop's days (sales report, ledger export dates) start at midnight here too.

@@ -2,7 +2,9 @@
 import os
 import sqlite3
 
+import click
 from flask import Flask
+from flask.cli import FlaskGroup
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -12,7 +14,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 import config
 
-from . import cli, handlers, inventory, metrics, observability, request_limits, security, throttle
+from . import cli, handlers, inventory, metrics, observability, request_limits, security, throttle, wording
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -74,6 +76,7 @@ def create_app(test_config=None):
     handlers.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    wording.init_app(app)
     trust_proxies(app)
     return app
 
@@ -95,10 +98,25 @@ def trust_proxies(app):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=0, x_port=0, x_prefix=0)
 
 
+def _built_for_a_command():
+    """Whether the ``flask`` command line builds the app for one of its commands other than
+    ``flask run`` (``create-admin``, ``audit-stock``, ``db upgrade``, ...).
+
+    Those sign no cookie and no form, so they need no ``SECRET_KEY``: an operator can run them
+    on a host (or against the shop ``make run`` serves) without the serving secret. ``flask run``
+    serves pages, so it needs the secret as every server does; Flask loads the app inside that
+    command, and every other command's app is loaded outside it.
+    """
+    context = click.get_current_context(silent=True)
+    if context is None or not isinstance(context.find_root().command, FlaskGroup):
+        return False
+    return context.command.name != "run"
+
+
 def check_settings(app):
-    """Fail fast on a missing secret; fill in the embedded SQLite default, its busy timeout and
-    the engine options."""
-    if not app.config.get("SECRET_KEY"):
+    """Fail fast on a missing secret (unless a command that signs nothing builds the app); fill in
+    the embedded SQLite default, its busy timeout and the engine options."""
+    if not app.config.get("SECRET_KEY") and not _built_for_a_command():
         raise RuntimeError(
             "SECRET_KEY must be set (environment variable SECRET_KEY): it signs session cookies and "
             f"CSRF tokens. Make one with: export SECRET_KEY=\"$({config.GENERATE_SECRET})\"")

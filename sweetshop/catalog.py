@@ -253,3 +253,22 @@ def _found(row):
     if row is None:
         raise SweetNotFoundError()
     return row
+
+
+def known_category(category, other_than=None):
+    """The spelling a sweet on sale (other than ``other_than``) already gives this category, in any
+    case, else ``category`` as typed: "toffee" beside "Toffee" becomes "Toffee", so the catalogue's
+    category choice, the admin table and the CSV export show one spelling."""
+    query = select(Sweet.category).where(Sweet.archived_at.is_(None),
+                                         func.lower(Sweet.category) == category.lower())
+    if other_than is not None:
+        query = query.where(Sweet.id != other_than)
+    found = db.session.scalar(query.order_by(Sweet.id).limit(1))
+    return found or category
+
+
+def with_known_category(changes, other_than=None):
+    """``changes`` (a sweet's fields) with ``category``, if there is one, in its known spelling."""
+    if changes.get("category") is None:
+        return changes
+    return dict(changes, category=known_category(changes["category"], other_than))

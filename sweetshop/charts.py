@@ -10,9 +10,11 @@ from datetime import date
 from decimal import Decimal
 
 from .reports import nice_ceiling
+from .wording import money, plural
 
 WIDTH, HEIGHT = 400, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 10, 14, 34
+# Room on the left for a money label with two decimals ("£1,000.00") at 13 units.
+LEFT, RIGHT, TOP, BOTTOM = 70, 10, 14, 34
 
 
 @dataclass
@@ -28,11 +30,6 @@ def _short(day):
     return date.fromisoformat(day).strftime("%-d %b")
 
 
-def _amount(value):
-    """``10``, ``12.5``, ``0.25``: an axis label without trailing zeros."""
-    return f"{value:f}".rstrip("0").rstrip(".") if "." in f"{value:f}" else f"{value:f}"
-
-
 def revenue_chart(days, currency="£"):
     """What the template draws: bars of revenue per day, a y axis from 0 to a round top, and
     the first, middle and last dates under the x axis. ``empty`` when nothing sold."""
@@ -45,8 +42,8 @@ def revenue_chart(days, currency="£"):
         height = float(revenue / top) * plot_height
         bars.append(Bar(x=round(LEFT + index * slot + slot * 0.15, 2), y=round(TOP + plot_height - height, 2),
                         width=round(max(slot * 0.7, 0.6), 2), height=round(height, 2),
-                        label=f"{day['date']}: {currency}{revenue:.2f}, {day['units']} units"))
-    ticks = [(round(TOP + plot_height * (1 - fraction), 2), f"{currency}{_amount(top * Decimal(fraction))}")
+                        label=f"{day['date']}: {money(revenue, currency)}, {plural(day['units'], 'unit')}"))
+    ticks = [(round(TOP + plot_height * (1 - fraction), 2), money(top * Decimal(fraction), currency))
              for fraction in (0, 0.5, 1)]
     picks = sorted({0, len(days) // 2, len(days) - 1})
     x_labels = [(round(LEFT + (i + 0.5) * slot, 2), _short(days[i]["date"]),

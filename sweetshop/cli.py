@@ -15,6 +15,7 @@ from .errors import ImportRejectedError
 from .extensions import db
 from .models import Sweet
 from .rules import clean_password, clean_username
+from .wording import plural
 
 DEMO_SWEETS = [
     ("Chocolate Truffle", "Chocolate", "2.50", 40),
@@ -86,7 +87,7 @@ def seed_demo():
         return
     for name, category, price, quantity in DEMO_SWEETS:
         catalog.create_sweet(name, category, Decimal(price), quantity, **DEMO_CONTENT.get(name, {}))
-    click.echo(f"Added {len(DEMO_SWEETS)} demo sweets.")
+    click.echo(f"Added {plural(len(DEMO_SWEETS), 'demo sweet')}.")
 
 
 @click.command("audit-stock")
@@ -99,7 +100,8 @@ def audit_stock():
     if mismatches:
         sys.exit(1)
     count = db.session.scalar(select(func.count()).select_from(Sweet))
-    click.echo(f"Stock audit clean: {count} sweets match their ledger.")
+    verb = "matches its" if count == 1 else "match their"
+    click.echo(f"Stock audit clean: {plural(count, 'sweet')} {verb} ledger.")
 
 
 @click.command("import-sweets")
@@ -107,7 +109,7 @@ def audit_stock():
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check the file and say what would change; change nothing.")
 def import_sweets(file, dry_run):
-    """Import a CSV of name,category,price,quantity: new sweets, or restocks of those on sale."""
+    """Import a CSV of name,category,price[,quantity][,restock]: new sweets, edits and deliveries."""
     data = file.read(current_app.config["IMPORT_MAX_BYTES"] + 1)  # one byte over is enough to refuse
     try:
         outcome = imports.run(data, dry_run=dry_run)
@@ -117,8 +119,12 @@ def import_sweets(file, dry_run):
             where = f"line {row['line']}" + (f", {row['field']}" if row["field"] else "")
             click.echo(f"  {where}: {row['message']}", err=True)
         sys.exit(1)
-    what = (f"{outcome.created} new sweets, {outcome.updated} updated "
-            f"(+{outcome.restocked_units} units)")
+    for change in outcome.changes:
+        if change.quantity_differs:
+            click.echo(f"line {change.line}: {change.name} has {change.old[3]} in stock, the file "
+                       f"says {change.quantity}; the stock stays (only restock adds units).")
+    what = (f"{plural(outcome.created, 'new sweet')}, {outcome.updated} updated, "
+            f"{outcome.unchanged} unchanged (+{plural(outcome.restocked_units, 'unit')})")
     click.echo(f"Dry run, nothing changed: would apply {what}." if dry_run else f"Imported {what}.")
 
 
@@ -126,7 +132,7 @@ def import_sweets(file, dry_run):
 @with_appcontext
 def purge_tokens():
     """Delete expired API tokens."""
-    click.echo(f"Deleted {accounts.purge_expired_tokens()} expired tokens.")
+    click.echo(f"Deleted {plural(accounts.purge_expired_tokens(), 'expired token')}.")
 
 
 @click.command("backup")

@@ -195,3 +195,21 @@ class ImportRejectedError(SweetshopError):
 
     def extra(self):
         return {"rows": self.rows}
+
+
+class ImportAlreadyAppliedError(SweetshopError):
+    """This import preview was applied already (a double click, a resubmitted form, a second tab):
+    nothing changed this time. ``receipt`` is what the first confirm did."""
+
+    status = 409
+    message = "This import was applied already; nothing changed this time"
+
+    def __init__(self, receipt=None):
+        super().__init__()
+        self.receipt = receipt
+
+    def extra(self):
+        if self.receipt is None:
+            return {}
+        return {"first": {"created": self.receipt.created, "updated": self.receipt.updated,
+                          "restocked_units": self.receipt.restocked_units}}

@@ -23,7 +23,8 @@ from .reports import midnight_utc, shop_zone
 BATCH = 500
 CHUNK_BYTES = 64 * 1024
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-SWEET_COLUMNS = ("name", "category", "price", "quantity")
+# The import's columns: ``restock`` is left empty for the units of the next delivery.
+SWEET_COLUMNS = ("name", "category", "price", "quantity", "restock")
 LEDGER_COLUMNS = ("id", "time_utc", "sweet_id", "sweet", "kind", "change", "balance", "unit_price", "user")
 ORDER_COLUMNS = ("order_id", "time_utc", "status", "user", "sweet_id", "sweet", "quantity", "unit_price",
                  "line_total")
@@ -58,10 +59,11 @@ def _streamed(query):
 
 
 def sweets_csv():
-    """The catalogue (sweets on sale) with stock, by name: the import's columns, so it imports back."""
+    """The catalogue (sweets on sale) with stock, by name: the import's columns, so it imports back
+    unchanged (``quantity`` never changes an existing sweet's stock; ``restock`` is empty)."""
     query = (select(Sweet.name, Sweet.category, Sweet.price, Sweet.quantity)
              .where(Sweet.archived_at.is_(None)).order_by(func.lower(Sweet.name), Sweet.id))
-    rows = ((neutralise(name), neutralise(category), f"{price:.2f}", quantity)
+    rows = ((neutralise(name), neutralise(category), f"{price:.2f}", quantity, "")
             for name, category, price, quantity in _streamed(query))
     return _csv_chunks(SWEET_COLUMNS, rows)
 

@@ -13,6 +13,7 @@ from wtforms.validators import EqualTo, InputRequired, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import rules
+from .models import StockMovement
 
 
 class Rule:
@@ -67,6 +68,9 @@ ALLERGEN_CHOICES = [(name, name.capitalize()) for name in rules.ALLERGENS]
 SORT_LABELS = {"name": "Name A–Z", "price": "Price: low to high", "-price": "Price: high to low",
                "newest": "Newest first"}
 SORT_CHOICES = [("", "Shop order")] + [(sort, SORT_LABELS[sort]) for sort in rules.SORTS]
+COUNT_REASON_LABELS = {"breakage": "Breakage", "theft": "Theft", "miscount": "A miscount", "other": "Other"}
+COUNT_REASON_CHOICES = [("", "Choose…")] + [(reason, COUNT_REASON_LABELS[reason])
+                                            for reason in StockMovement.COUNT_REASONS]
 
 
 class CheckboxesField(SelectMultipleField):
@@ -102,24 +106,31 @@ class SweetForm(FlaskForm):
                 "allergens": self.allergens.data}
 
 
+PHOTO_LABEL = "Photo (JPEG, PNG or WebP, at most 5 MB)"
+PHOTO_TYPES = "image/jpeg,image/png,image/webp"
+
+
 class NewSweetForm(SweetForm):
     quantity = IntegerField("Initial stock", [Rule(rules.clean_initial_stock)], default=0,
                             render_kw={"min": 0, "max": rules.INITIAL_STOCK_MAX, "required": True})
+    photo = FileField("Photo (optional: JPEG, PNG or WebP, at most 5 MB)",
+                      render_kw={"accept": PHOTO_TYPES})
 
     def changes(self):
+        """The sweet's fields (the photo is not one: it is stored once the sweet exists)."""
         return dict(super().changes(), quantity=self.quantity.data)
 
 
 class PhotoForm(FlaskForm):
     """A photo upload; what the file is, is decided by decoding it (``photos.encode``)."""
 
-    photo = FileField("Photo (JPEG, PNG or WebP, at most 5 MB)", [FileRequired("Choose a photo to upload.")],
-                      render_kw={"accept": "image/jpeg,image/png,image/webp"})
+    photo = FileField(PHOTO_LABEL, [FileRequired("Choose a photo to upload.")],
+                      render_kw={"accept": PHOTO_TYPES})
 
 
 class RestockForm(FlaskForm):
     quantity = IntegerField("Units to add", [Rule(rules.clean_restock_quantity)],
-                            render_kw={"min": 0, "max": rules.RESTOCK_MAX, "required": True})
+                            render_kw={"min": 1, "max": rules.RESTOCK_MAX, "required": True})
 
 
 def _quantity(label="Quantity", **kwargs):
@@ -183,15 +194,18 @@ class SearchForm(FlaskForm):
 
     def filters(self):
         """The filters that passed validation, as keyword arguments for ``catalog.search_sweets``;
-        a filter with an error is left out (and its message shown next to it)."""
+        a filter with an error is left out (and its message shown next to it). A price range whose
+        bounds are the wrong way round is left out whole: half of it would be a filter nobody asked for."""
         self.validate()
         filters = {"name": None, "category": None}
         for field in (self.name, self.category):
             if field.data and not field.errors:
                 filters[field.name] = field.data.strip()[:rules.NAME_MAX] or None
-        for field in (self.min_price, self.max_price):
-            if field.data and not field.errors:
-                filters[field.name] = field.data
+        prices = (self.min_price, self.max_price)
+        if not any(field.errors for field in prices):
+            for field in prices:
+                if field.data:
+                    filters[field.name] = field.data
         return filters
 
 
@@ -278,6 +292,9 @@ class CountForm(FlaskForm):
 
     counted = IntegerField("Counted on the shelf", [Rule(rules.clean_counted)],
                            render_kw={"min": 0, "max": rules.COUNT_MAX, "required": True})
+    # Kept on the count's ledger row (its note), so the history says why the shelf differed.
+    reason = SelectField("Why it differs", [InputRequired("Choose why the count differs.")],
+                         choices=lambda: COUNT_REASON_CHOICES, render_kw={"required": True})
     seen = HiddenField(validators=[Rule(rules.clean_seen, parse=_whole_number)])
 
 
@@ -287,8 +304,10 @@ class LedgerRangeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    since = StringField("From (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
-    until = StringField("To (YYYY-MM-DD)", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    # The browser shows its own date picker in the reader's format, so the labels name no format;
+    # a browser without one sends what is typed, and the rule's message then says YYYY-MM-DD.
+    since = StringField("From", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
+    until = StringField("To", [Optional(), Rule(rules.clean_day)], render_kw={"type": "date"})
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
@@ -299,13 +318,15 @@ class LedgerRangeForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField("CSV file (name, category, price, quantity)",
+    file = FileField("CSV file (name, category, price, quantity, restock)",
                      [FileRequired("Choose a CSV file to upload.")], render_kw={"accept": ".csv,text/csv"})
 
 
 class ImportConfirmForm(FlaskForm):
-    """Carries the previewed file to the confirm step: base64 text plus an HMAC of it under the
-    app's secret key, so what is applied is exactly the file the preview showed."""
+    """Carries the previewed file to the confirm step: base64 text and the preview's token, plus an
+    HMAC of both under the app's secret key, so what is applied is exactly the file the preview
+    showed, and the token (which the import's receipt claims) is the preview's own."""
 
     content = HiddenField()
+    token = HiddenField()
     digest = HiddenField()

@@ -12,7 +12,7 @@ from sqlalchemy import Integer, String, bindparam, event, func, insert, literal,
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from . import metrics
-from .errors import (IdempotencyKeyReusedError, ImportRejectedError, OutOfStockError, StockChangedError,
+from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockChangedError,
                      StockLimitError, SweetNotFoundError)
 from .extensions import db
 from .models import StockMovement, Sweet, Timestamp, utcnow
@@ -30,11 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idempotency_key=None,
-            at=None, order_id=None):
+            at=None, order_id=None, note=None):
     db.session.execute(insert(movements).values(
         sweet_id=sweet_id, kind=kind, change=change, balance=balance, user_id=user_id,
         unit_price=unit_price, idempotency_key=idempotency_key, created_at=at or utcnow(),
-        order_id=order_id))
+        order_id=order_id, note=note))
 
 
 def _log_change(sweet_id, kind, change, balance, user_id):
@@ -248,11 +248,12 @@ def restock(sweet_id, user_id, quantity):
     return row
 
 
-def count_stock(sweet_id, user_id, counted, seen):
+def count_stock(sweet_id, user_id, counted, seen, reason=None):
     """Record a stock count: the stock becomes ``counted`` if it is still ``seen``.
 
     A compare-and-set, so a sale or restock made since the admin read ``seen`` is never
-    overwritten; the ``count`` ledger row holds the difference. Returns the sweet after it.
+    overwritten; the ``count`` ledger row holds the difference and the ``reason`` (one of
+    ``StockMovement.COUNT_REASONS``, or None). Returns the sweet after it.
 
     :raise SweetNotFoundError: no such sweet on sale (nothing changed).
     :raise StockChangedError: the stock is no longer ``seen`` (nothing changed); it carries
@@ -268,51 +269,38 @@ def count_stock(sweet_id, user_id, counted, seen):
             current = db.session.execute(
                 select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
             raise SweetNotFoundError() if current is None else StockChangedError(current)
-        _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
+        _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now, note=reason)
     _log_change(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id)
     return row
 
 
-def apply_import(creates, updates, user_id=None):
-    """Apply a checked CSV import in one transaction: all of it, or (on any error) none of it.
+def add_units(sweet_id, units, user_id, at):
+    """A delivery's units, added by the restock's atomic increment with its ledger row, uncommitted
+    (the CSV import applies many in one transaction). Returns the stock after it, or None when no
+    sweet on sale has this id or the stock would pass ``STOCK_MAX`` (then nothing was written)."""
+    balance = db.session.execute(
+        update(sweets)
+        .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - units)
+        .values(quantity=sweets.c.quantity + units, updated_at=at)
+        .returning(sweets.c.quantity)
+    ).scalar_one_or_none()
+    if balance is not None:
+        _record(sweet_id, StockMovement.RESTOCK, units, balance, user_id=user_id, at=at)
+    return balance
 
-    :param creates: ``(name, category, price, quantity)`` of each new sweet.
-    :param updates: ``(sweet_id, category, price, units)`` of each sweet on sale to change;
-        ``units`` are added by the atomic increment (a restock with its ledger row).
-    :raise ImportRejectedError: a matched sweet was archived, or a new name was taken, or a
-        stock would pass its maximum, since the file was checked (nothing changed).
+
+def insert_stocked_sweet(fields, quantity, user_id, at):
+    """A new sweet row with ``quantity`` units and its initial-stock ledger row, uncommitted;
+    returns its id. ``fields`` are its other columns (name, category, price, ...).
+
+    :raise IntegrityError: a sweet on sale has its name (the unique index decides).
     """
-    now = utcnow()
-    try:
-        for sweet_id, category, price, units in updates:
-            row = db.session.execute(
-                update(sweets)
-                .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - units)
-                .values(category=category, price=price, quantity=sweets.c.quantity + units, updated_at=now)
-                .returning(sweets.c.quantity)
-            ).one_or_none()
-            if row is None:
-                raise ImportRejectedError([], "A sweet in the file was archived or changed meanwhile; "
-                                              "nothing changed, please check the file again")
-            if units:
-                _record(sweet_id, StockMovement.RESTOCK, units, row.quantity, user_id=user_id, at=now)
-        for name, category, price, quantity in creates:
-            sweet = Sweet(name=name, category=category, price=price, quantity=quantity,
-                          created_at=now, updated_at=now)
-            db.session.add(sweet)
-            db.session.flush()
-            _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=now)
-        db.session.commit()
-    except IntegrityError:
-        # A sweet of the same name was put on sale since the file was checked.
-        db.session.rollback()
-        raise ImportRejectedError([], "A sweet of a new name in the file was added meanwhile; "
-                                      "nothing changed, please check the file again") from None
-    except BaseException:
-        db.session.rollback()
-        raise
-    log.info("stock import", extra={"sweets_created": len(creates), "sweets_updated": len(updates),
-                                    "by_user_id": user_id})
+    sweet_id = db.session.execute(
+        insert(sweets).values(quantity=quantity, created_at=at, updated_at=at, **fields)
+        .returning(sweets.c.id)
+    ).scalar_one()
+    _record(sweet_id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=at)
+    return sweet_id
 
 
 # --- orders: the stock side of placing and cancelling one (orders.py owns the order itself) ----

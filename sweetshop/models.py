@@ -169,8 +169,10 @@ class StockMovement(db.Model):
     # A purchase row with an order_id is one line of that order; a return row gives a
     # cancelled order's line back (a positive change); the sales report nets returns off purchases.
     INITIAL, PURCHASE, RESTOCK, RETURN = "initial", "purchase", "restock", "return"
-    # A stock count: the counted quantity replaced the recorded one; ``change`` is the difference.
+    # A stock count: the counted quantity replaced the recorded one; ``change`` is the difference,
+    # and ``note`` says why the shelf differed (one of COUNT_REASONS).
     COUNT = "count"
+    COUNT_REASONS = ("breakage", "theft", "miscount", "other")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sweet_id: Mapped[int] = mapped_column(ForeignKey("sweets.id"))
@@ -181,10 +183,28 @@ class StockMovement(db.Model):
     unit_price: Mapped[Decimal | None] = mapped_column(Money)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    note: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     sweet: Mapped[Sweet] = relationship()
     user: Mapped[User | None] = relationship()
+
+
+class ImportReceipt(db.Model):
+    """A CSV import preview that was applied. The preview's random token is unique here, so the
+    insert of this row decides, inside the import's own transaction, that a preview is applied
+    at most once: a second confirm of the same preview (a double click, a second tab) is refused
+    by the constraint and changes nothing."""
+
+    __tablename__ = "import_receipts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    restocked_units: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 class Order(db.Model):

@@ -105,10 +105,25 @@ def set_photo(sweet_id, data):
     :raise BadPhotoError: see ``encode`` (nothing changed).
     :raise SweetNotFoundError: no such sweet on sale.
     """
+    return store(sweet_id, prepare(data))
+
+
+def prepare(data):
+    """An upload checked and re-encoded with the shop's settings, ready for ``store``.
+
+    :raise BadPhotoError: too large, or see ``encode``.
+    """
     config = current_app.config
     if len(data) > config["PHOTO_MAX_BYTES"]:
         raise BadPhotoError(f"The photo is larger than {config['PHOTO_MAX_BYTES']:,} bytes.")
-    encoded = encode(data, config["PHOTO_MAX_PIXELS"], config["PHOTO_SIZE"], config["PHOTO_THUMB_SIZE"])
+    return encode(data, config["PHOTO_MAX_PIXELS"], config["PHOTO_SIZE"], config["PHOTO_THUMB_SIZE"])
+
+
+def store(sweet_id, encoded):
+    """Give a sweet on sale this ``prepare``d photo (replacing any other); returns the sweet.
+
+    :raise SweetNotFoundError: no such sweet on sale.
+    """
     digest = encoded.hash
     with transaction():
         # The sweet's row first: on PostgreSQL racing uploads for one sweet take turns on its lock.

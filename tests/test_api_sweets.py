@@ -47,7 +47,10 @@ def test_list_pages_with_skip_and_limit(client, shelf):
     assert names(client.get("/api/sweets?skip=1&limit=2")) == ["Dark Chocolate Bar", "Sherbet Lemon"]
     assert names(client.get("/api/sweets?skip=5&limit=100")) == ["FizzXBomb"]
     assert names(client.get("/api/sweets?skip=6")) == []
-    assert names(client.get("/api/sweets?skip=2147483647")) == []
+    assert names(client.get("/api/sweets?skip=10000")) == []
+    # Deeper than the catalogue is listed (CATALOGUE_DEPTH_MAX): refused with the way on.
+    deep = client.get("/api/sweets?skip=10001")
+    assert deep.status_code == 422 and "Narrow the search" in deep.json["errors"]["skip"][0]
 
 
 def test_list_default_limit_is_100(app, client):

@@ -174,3 +174,37 @@ def test_pool_pre_ping_is_a_setting(monkeypatch, tmp_path, value, pre_ping):
     with app.app_context():
         assert db.engine.pool._pre_ping is pre_ping
         db.engine.dispose()
+
+
+# --- the command line needs no SECRET_KEY ---------------------------------------------------
+
+def run_flask(tmp_path, *args, stdin=None):
+    """``flask --app sweetshop ARGS`` as the README writes it: production settings (no
+    SWEETSHOP_CONFIG), no SECRET_KEY, the default SQLite database of the checkout's instance
+    folder (here a copy's, through DATABASE_URL)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("SECRET_KEY", "SWEETSHOP_SECRET_KEY", "SWEETSHOP_CONFIG", "DATABASE_URL")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/shop.sqlite"
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "sweetshop", *args], cwd=ROOT, env=env,
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_commands_that_sign_nothing_run_without_a_secret_key_in_production(tmp_path):
+    steps = [(["db", "upgrade"], None, ""), (["seed-demo"], None, "Added 12 demo sweets."),
+             (["create-admin", "boss", "--password-stdin"], "correct horse 1\n", "Admin boss created."),
+             (["audit-stock"], None, "Stock audit clean: 12 sweets match their ledger."),
+             (["import-sweets", str(tmp_path / "delivery.csv"), "--dry-run"], None,
+              "would apply 1 new sweet,"),
+             (["purge-tokens"], None, "Deleted 0 expired tokens."),
+             (["backup", str(tmp_path / "copy.sqlite")], None, "Backed up")]
+    (tmp_path / "delivery.csv").write_text("name,category,price\nMint,Mints,0.40\n")
+    for args, stdin, says in steps:
+        result = run_flask(tmp_path, *args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stderr[-2000:])
+        assert says in result.stdout, (args, result.stdout)
+        assert "SECRET_KEY" not in result.stderr
+
+
+def test_flask_run_still_needs_the_secret_key_in_production(tmp_path):
+    result = run_flask(tmp_path, "run", "--port", "1")
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr

@@ -33,10 +33,10 @@ def test_catalogue_export(client, api):
     assert response.headers["Content-Disposition"] == 'attachment; filename="sweets.csv"'
     assert response.is_streamed
     assert rows(response) == [
-        ["name", "category", "price", "quantity"],
-        ["'=HYPERLINK(\"http://evil\")", "'+Cat", "1.00", "2"],
-        ["Crème brûlée", "'-Dessert", "3.00", "0"],
-        ["Fudge", "Fudge", "2.50", "10"]]
+        ["name", "category", "price", "quantity", "restock"],
+        ["'=HYPERLINK(\"http://evil\")", "'+Cat", "1.00", "2", ""],
+        ["Crème brûlée", "'-Dessert", "3.00", "0", ""],
+        ["Fudge", "Fudge", "2.50", "10", ""]]
 
 
 def test_ledger_export_for_a_range_of_shop_days(app, client, api):

@@ -175,7 +175,8 @@ def test_upload_replace_and_remove_a_photo_on_the_edit_page(pages):
     assert 'enctype="multipart/form-data"' in edit and "No photo yet" in edit
     big = noisy_png(400)  # far over the 64 KiB that other forms may send
     response = upload(pages, fudge, big)
-    assert response.status_code == 302 and response.location.endswith(f"/admin/sweets/{fudge}/edit#photo")
+    assert response.status_code == 302
+    assert response.location.endswith(f"/admin/sweets/{fudge}/edit#photo-panel")
     with pages.app.app_context():
         digest = catalog.get_sweet(fudge).photo_hash
     assert digest and pages.client.get(f"/photos/{digest}.webp").status_code == 200
@@ -279,6 +280,7 @@ def test_make_admin_and_revoke_admin_from_the_users_page(pages):
 
 def test_users_page_is_for_admins_only(pages):
     pages.register("alice")
+    pages.log_out()
     assert pages.client.get("/admin/users").status_code == 302
     pages.customer("carol")
     assert pages.client.get("/admin/users").status_code == 403

@@ -3,6 +3,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import secrets
 
 from flask import (Response, abort, current_app, flash, redirect, render_template, request,
                    stream_with_context, url_for)
@@ -10,9 +11,10 @@ from flask_login import current_user
 from werkzeug.exceptions import BadRequest
 
 from .. import charts, exports, imports, inventory, reports
-from ..errors import ImportRejectedError, StockChangedError, SweetNotFoundError
+from ..errors import ImportAlreadyAppliedError, ImportRejectedError, StockChangedError, SweetNotFoundError
 from ..forms import CountForm, ImportConfirmForm, ImportForm, LedgerRangeForm
 from ..request_limits import allow_body
+from ..wording import plural
 from .views import bp, history_page
 
 REPORT_CHOICES = (7, 30, 90, 365)
@@ -72,8 +74,9 @@ def export_orders():
     return _csv_download(exports.orders_csv(), "orders.csv")
 
 
-def _sign(content):
-    return hmac.new(current_app.config["SECRET_KEY"].encode(), content, hashlib.sha256).hexdigest()
+def _sign(token, content):
+    message = token.encode("ascii") + b"\n" + content
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).hexdigest()
 
 
 @bp.post("/import")
@@ -89,33 +92,50 @@ def import_upload():
     except ImportRejectedError as error:
         return render_template("admin/import_preview.html", problems=error.rows, outcome=None,
                                filename=form.file.data.filename), 422
+    # A new token for each preview: confirming it twice (a double click, a second tab) applies it once.
+    token = secrets.token_urlsafe(24)
     confirm = ImportConfirmForm(formdata=None, content=base64.b64encode(content).decode("ascii"),
-                                digest=_sign(content))
+                                token=token, digest=_sign(token, content))
     return render_template("admin/import_preview.html", problems=None, outcome=outcome, confirm=confirm,
                            filename=form.file.data.filename)
+
+
+def _previewed_file(form):
+    """The file and token the preview showed.
+
+    :raise BadRequest: the form was altered, or it is not this shop's preview.
+    """
+    try:
+        content = base64.b64decode(form.content.data or "", validate=True)
+    except (binascii.Error, ValueError):
+        content = None
+    token = form.token.data or ""
+    if (content is None or not token.isascii() or len(token) > 64
+            or not hmac.compare_digest(_sign(token, content), form.digest.data or "")):
+        raise BadRequest("This is not the file the preview showed; upload it again.")
+    return content, token
 
 
 # The confirm form carries the file in base64 (4/3 of its size), hence the factor.
 @bp.post("/import/confirm")
 @allow_body("IMPORT_MAX_BYTES", factor=1.5, extra=64 * 1024)
 def import_confirm():
-    """Apply the previewed file: checked again against the catalogue as it is now, in one transaction."""
+    """Apply the previewed file, once: checked again against the catalogue as it is now, in one
+    transaction with the preview's receipt."""
     form = ImportConfirmForm()
     if not form.validate():
         abort(400, "The form expired; upload the file again.")
+    content, token = _previewed_file(form)
     try:
-        content = base64.b64decode(form.content.data or "", validate=True)
-    except (binascii.Error, ValueError):
-        content = None
-    if content is None or not hmac.compare_digest(_sign(content), form.digest.data or ""):
-        raise BadRequest("This is not the file the preview showed; upload it again.")
-    try:
-        outcome = imports.run(content, user_id=current_user.id)
+        outcome = imports.run(content, user_id=current_user.id, token=token)
+    except ImportAlreadyAppliedError as error:
+        return render_template("admin/import_preview.html", problems=None, outcome=None, filename=None,
+                               receipt=error.receipt), 409
     except ImportRejectedError as error:
         return render_template("admin/import_preview.html", problems=error.rows or [
             {"line": None, "field": None, "message": error.detail}], outcome=None, filename=None), 422
-    flash(f"Imported: {outcome.created} new sweets, {outcome.updated} updated "
-          f"(+{outcome.restocked_units} units).", "success")
+    flash(f"Imported: {plural(outcome.created, 'new sweet')}, {outcome.updated} updated "
+          f"(+{plural(outcome.restocked_units, 'unit')}).", "success")
     return redirect(url_for(".index"))
 
 
@@ -124,7 +144,8 @@ def count_stock(sweet_id):
     form = CountForm()
     if form.validate():
         try:
-            sweet = inventory.count_stock(sweet_id, current_user.id, form.counted.data, form.seen.data)
+            sweet = inventory.count_stock(sweet_id, current_user.id, form.counted.data, form.seen.data,
+                                          reason=form.reason.data)
         except SweetNotFoundError:
             flash("That sweet is no longer on sale; nothing was changed.", "error")
             return redirect(url_for(".index"))

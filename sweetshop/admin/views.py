@@ -47,21 +47,36 @@ def index():
 
 
 @bp.route("/sweets/new", methods=["GET", "POST"])
+@allow_body("PHOTO_MAX_BYTES", extra=64 * 1024)  # an optional photo, plus the form around it
 def new_sweet():
     form = NewSweetForm()
     if form.validate_on_submit():
         try:
-            sweet = catalog.create_sweet(**form.changes(), user_id=current_user.id)
+            # The photo is checked before the sweet exists: a bad one adds nothing.
+            photo = photos.prepare(form.photo.data.read()) if form.photo.data else None
+            sweet = catalog.create_sweet(**catalog.with_known_category(form.changes()),
+                                         user_id=current_user.id)
+        except BadPhotoError as error:
+            form.photo.errors.append(f"{error.detail} Nothing was added; choose the photo again.")
         except ValidationError as error:  # e.g. a sweet on sale has that name
             _show_by_the_fields(form, error)
         else:
-            flash(f"Added {sweet.name} with {sweet.quantity} in stock.", "success")
+            if photo is not None:
+                photos.store(sweet.id, photo)
+            flash(f"Added {sweet.name} with {sweet.quantity} in stock"
+                  f"{' and its photo' if photo is not None else ''}.", "success")
             return redirect(url_for(".index"))
+    if form.errors and form.photo.data and not form.photo.errors:
+        # A browser never sends a file input's file again: say so rather than lose it silently.
+        form.photo.errors.append("Choose the photo again: a browser does not send it a second time.")
     return render_template("admin/sweet_form.html", form=form, sweet=None), 422 if form.errors else 200
 
 
 def _edit_page(sweet, form=None, photo_form=None, status=200):
-    return render_template("admin/sweet_form.html", sweet=sweet, form=form or SweetForm(obj=sweet),
+    # formdata=None: after the photo form's POST, the sweet's fields must come from the sweet,
+    # not from that POST (which has none of them: every allergen box would come back unticked).
+    return render_template("admin/sweet_form.html", sweet=sweet,
+                           form=form or SweetForm(formdata=None, obj=sweet),
                            photo_form=photo_form or PhotoForm(formdata=None),
                            remove_form=ConfirmForm(formdata=None)), status
 
@@ -72,7 +87,8 @@ def edit_sweet(sweet_id):
     form = SweetForm(obj=sweet)
     if form.validate_on_submit():
         try:
-            updated = catalog.update_sweet(sweet_id, **form.changes())
+            changes = catalog.with_known_category(form.changes(), other_than=sweet_id)
+            updated = catalog.update_sweet(sweet_id, **changes)
         except SweetNotFoundError:
             flash("That sweet was archived meanwhile; nothing was changed.", "error")
         except ValidationError as error:  # e.g. another sweet on sale has that name
@@ -96,7 +112,7 @@ def upload_photo(sweet_id):
             form.photo.errors.append(error.detail)
         else:
             flash(f"Saved the photo of {sweet.name}.", "success")
-            return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
+            return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo-panel"))
     return _edit_page(sweet, photo_form=form, status=422)
 
 
@@ -106,7 +122,7 @@ def remove_photo(sweet_id):
     if ConfirmForm().validate():
         photos.remove_photo(sweet_id)
         flash(f"Removed the photo of {sweet.name}.", "success")
-    return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo"))
+    return redirect(url_for(".edit_sweet", sweet_id=sweet_id, _anchor="photo-panel"))
 
 
 def _show_by_the_fields(form, error):
@@ -152,7 +168,11 @@ def restore_sweet(sweet_id):
 @bp.post("/sweets/<id:sweet_id>/restock")
 def restock(sweet_id):
     form = RestockForm()
-    if form.validate():
+    if form.validate() and form.quantity.data == 0:
+        # The API accepts 0 (scripts send what a delivery note says); a person pressing the
+        # button with 0 has mistyped, and a "+0" ledger row would only be noise.
+        form.quantity.errors.append("Nothing to add: enter the number of units delivered.")
+    elif not form.errors:
         try:
             sweet = inventory.restock(sweet_id, current_user.id, form.quantity.data)
         except SweetNotFoundError:

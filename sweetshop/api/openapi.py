@@ -1,6 +1,8 @@
 """The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
 from functools import cache
 
+from config import Config
+
 from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
                      PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
                      INITIAL_STOCK_MAX, ORDER_STATUSES, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
@@ -51,6 +53,14 @@ PAGING = [
      "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647, "default": 0}},
     {"name": "limit", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
+]
+# The catalogue's listings stop at a depth (the CATALOGUE_DEPTH_MAX setting): an OFFSET costs time in
+# proportion to it, and a deeper sweet is found by narrowing the search, or in the CSV export.
+CATALOGUE_PAGING = [
+    {"name": "skip", "in": "query", "description": "At most CATALOGUE_DEPTH_MAX (default 10000); "
+     "deeper is a 422: narrow the search, or download /api/export/sweets.csv.",
+     "schema": {"type": "integer", "minimum": 0, "maximum": Config.CATALOGUE_DEPTH_MAX, "default": 0}},
+    PAGING[1],
 ]
 PRICE = {"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01}
 # One-line text with something besides spaces (rules.clean_text): no control characters, not
@@ -299,7 +309,7 @@ PATHS = {
     }},
     "/api/sweets": {
         "get": {
-            "summary": "Sweets on sale, ordered by id or by `sort`", "parameters": [*PAGING, SORT],
+            "summary": "Sweets on sale, ordered by id or by `sort`", "parameters": [*CATALOGUE_PAGING, SORT],
             "responses": {"200": _ok("Sweets", SWEETS), **_errors("422")},
         },
         "post": {
@@ -316,7 +326,7 @@ PATHS = {
              "schema": {"type": "string", "maxLength": CATEGORY_MAX}},
             {"name": "min_price", "in": "query", "schema": PRICE_FILTER},
             {"name": "max_price", "in": "query", "schema": PRICE_FILTER},
-            *PAGING, SORT,
+            *CATALOGUE_PAGING, SORT,
         ],
         "responses": {"200": _ok("Matching sweets", SWEETS), **_errors("422")},
     }},
@@ -468,13 +478,17 @@ PATHS = {
                       **_errors("401", "403", "404", "413", "422")},
     }},
     "/api/sweets/import": {"post": {
-        "summary": "Import a CSV of name,category,price,quantity (admin): new sweets and restocks, "
-                   "all or nothing",
+        "summary": "Import a CSV of name,category,price[,quantity][,restock] (admin): new sweets, edits "
+                   "and deliveries (stock moves only by restock), all or nothing; at most once per "
+                   "Idempotency-Key",
         "security": SECURED,
         "parameters": [{"name": "dry_run", "in": "query", "schema": {"enum": ["0", "1", "true", "false"]},
-                        "description": "1: check and report what would change; change nothing"}],
+                        "description": "1: check and report what would change; change nothing"},
+                       {**IDEMPOTENCY_KEY, "description": "Applied at most once per admin and key: a repeat "
+                        "answers 409 and changes nothing"}],
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
         "responses": {"200": _ok("Checked (and applied unless dry_run)", _ref("ImportResult")),
+                      "409": _error("Applied already under this Idempotency-Key; nothing changed"),
                       "422": {"description": "Every bad line and field; nothing changed",
                               "content": _json({"anyOf": [_ref("ImportRejected"), _ref("Error")]})},
                       **_errors("401", "403", "413", "415")},

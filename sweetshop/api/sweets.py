@@ -1,5 +1,5 @@
 """API catalogue and stock: list, search, create, edit, archive, restore, photos, purchase, restock."""
-from flask import g, request, url_for
+from flask import current_app, g, request, url_for
 
 from .. import catalog, inventory, photos
 from ..errors import ValidationError
@@ -10,9 +10,23 @@ from .blueprint import bp
 from .http import auth_required, idempotency_key, json_body, paging, query_price, query_sort, sweet_json
 
 
+def _catalogue_paging():
+    """``paging()`` within the catalogue's depth (``CATALOGUE_DEPTH_MAX``).
+
+    :raise ValidationError:
+    """
+    skip, limit = paging()
+    depth = current_app.config["CATALOGUE_DEPTH_MAX"]
+    if skip > depth:
+        raise ValidationError({"skip": [
+            f"Must be at most {depth}: the catalogue is not listed deeper. Narrow the search (name, "
+            "category, price) or download the whole catalogue from /api/export/sweets.csv."]})
+    return skip, limit
+
+
 @bp.get("/sweets")
 def list_sweets():
-    skip, limit = paging()
+    skip, limit = _catalogue_paging()
     return [sweet_json(s) for s in catalog.search_sweets(skip=skip, limit=limit, sort=query_sort())]
 
 
@@ -29,7 +43,7 @@ def _search_text(name, max_length):
 
 @bp.get("/sweets/search")
 def search():
-    skip, limit = paging()
+    skip, limit = _catalogue_paging()
     min_price, max_price = query_price("min_price"), query_price("max_price")
     if min_price is not None and max_price is not None and min_price > max_price:
         raise ValidationError({"min_price": ["Must not be greater than max_price."]})
@@ -47,7 +61,8 @@ def get_sweet(sweet_id):
 @bp.post("/sweets")
 @auth_required(admin=True)
 def create_sweet():
-    sweet = catalog.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
+    sweet = catalog.create_sweet(**catalog.with_known_category(clean_new_sweet(json_body())),
+                                 user_id=g.user.id)
     return sweet_json(sweet), 201, {"Location": url_for(".get_sweet", sweet_id=sweet.id)}
 
 
@@ -57,7 +72,7 @@ def update_sweet(sweet_id):
     changes = clean_sweet_changes(json_body())
     if not changes:
         return sweet_json(catalog.get_sweet(sweet_id))
-    return sweet_json(catalog.update_sweet(sweet_id, **changes))
+    return sweet_json(catalog.update_sweet(sweet_id, **catalog.with_known_category(changes, sweet_id)))
 
 
 @bp.delete("/sweets/<id:sweet_id>")

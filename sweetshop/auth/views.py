@@ -45,14 +45,23 @@ def register():
                               f"{_duration(error.seconds)}.")
         try:
             # Pages never make an admin: is_admin is not a field of the form.
-            accounts.register(form.username.data, form.password.data, form.full_name.data)
+            user = accounts.register(form.username.data, form.password.data, form.full_name.data)
         except UsernameTakenError as error:
             form.username.errors.append(error.detail)
         else:
-            flash(f"Welcome, {form.username.data}! Your account is ready: please log in.", "success")
-            back = safe_next(form.next.data, None)
-            return redirect(url_for(".login", username=form.username.data, next=back))
+            _start_session(user)
+            flash(f"Welcome, {user.username}! Your account is ready and you are logged in.", "success")
+            return redirect(safe_next(form.next.data, url_for("shop.index")))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
+
+
+def _start_session(user):
+    """A new session at login (and registration): nothing set before it (by anyone) carries over,
+    except the basket, which a customer fills before logging in to place the order."""
+    kept = basket.lines(session)
+    session.clear()
+    login_user(user)
+    basket.save(session, kept)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,12 +76,7 @@ def login():
         user = accounts.authenticate(form.username.data, form.password.data)
         if user is not None:
             throttle.login_succeeded(form.username.data)
-            # A new session at login: nothing set before it (by anyone) carries over, except the
-            # basket, which a customer fills before logging in to place the order.
-            kept = basket.lines(session)
-            session.clear()
-            login_user(user)
-            basket.save(session, kept)
+            _start_session(user)
             flash(f"Logged in as {user.username}.", "success")
             return redirect(safe_next(form.next.data, url_for("shop.index")))
         form.form_errors.append("Incorrect username or password.")

@@ -58,8 +58,13 @@ def basket_size():
 # --- Catalogue -------------------------------------------------------------------------------------
 
 def _page_number(args, pages):
+    """The page asked for, within ``1..pages``, and whether it was beyond the catalogue's depth
+    (``CATALOGUE_DEPTH_MAX``): pages cost time in proportion to their depth, so the catalogue is
+    listed only so deep, and deeper sweets are found by narrowing the search."""
+    size = current_app.config["CATALOGUE_PAGE_SIZE"]
+    listed = min(pages, max(1, current_app.config["CATALOGUE_DEPTH_MAX"] // size))
     page = args.get("page", 1, type=int)
-    return min(max(page, 1), pages)
+    return min(max(page, 1), listed), listed, page > listed < pages
 
 
 def _catalogue(args, add_forms=None, status=200):
@@ -70,9 +75,9 @@ def _catalogue(args, add_forms=None, status=200):
     filters = form.filters()
     size = current_app.config["CATALOGUE_PAGE_SIZE"]
     total = catalog.count_sweets(**filters)
-    pages = max(1, -(-total // size))
-    page = _page_number(args, pages)
-    sweets = catalog.search_sweets(skip=(page - 1) * size, limit=size, sort=form.order(), **filters)
+    page, pages, too_deep = _page_number(args, max(1, -(-total // size)))
+    sweets = [] if too_deep else catalog.search_sweets(skip=(page - 1) * size, limit=size,
+                                                       sort=form.order(), **filters)
     here = with_query(url_for(".index"), args, (*SearchForm.QUERY_PARAMETERS, "page"))
     add_forms = add_forms or {}
     for sweet in sweets:
@@ -83,7 +88,8 @@ def _catalogue(args, add_forms=None, status=200):
                            total=total, page=page, pages=pages, here=here,
                            page_url=lambda number: with_query(url_for(".index"), args,
                                                               SearchForm.QUERY_PARAMETERS, page=number),
-                           in_basket=basket.lines(session), filtered=any(filters.values())), status
+                           in_basket=basket.lines(session), filtered=any(filters.values()),
+                           too_deep=too_deep, listed=pages * size), 422 if too_deep else status
 
 
 @bp.get("/")
@@ -278,3 +284,10 @@ def _ordered_lines(form):
 
 def _only_left(available):
     return "Sold out." if not available else f"Only {available} left."
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The shop's icon where browsers and feed readers look without asking the page (the pages
+    name /static/favicon.svg): without it every such request was a 404 in the log."""
+    return current_app.send_static_file("favicon.ico")

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.base import AXE_SCRIPT
 from conftest import TEST_PASSWORD, LiveServer, migrated_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,3 +70,19 @@ def log_in(page):
         page.get_by_role("button", name="Log in").click()
         page.get_by_role("button", name="Log out").wait_for()
     return log_in
+
+
+# Impacts that fail the audit: axe-core ranks each violation minor, moderate, serious or critical.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def accessibility_violations(page):
+    """The serious and critical violations axe-core (the engine axe-playwright-python ships) finds
+    on the page as it stands, one line each. Injected through the browser's debugging protocol,
+    which the pages' Content-Security-Policy (no inline script) does not apply to."""
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE_SCRIPT)
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at "
+            + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+            for violation in results["violations"] if violation["impact"] in BLOCKING_IMPACTS]

@@ -46,20 +46,21 @@ def test_report_page_shows_the_chart_on_a_phone_without_javascript(server, new_c
 def test_csv_import_with_preview_then_confirm(server, page, log_in, tmp_path):
     pastille = add_sweet(server, "Import Pastille", price=1, quantity=5)
     csv_file = tmp_path / "delivery.csv"
-    csv_file.write_text("name,category,price,quantity\n"
-                        "import PASTILLE,Browser,1.10,20\nImport Humbug,Browser,0.75,12\n")
+    csv_file.write_text("name,category,price,quantity,restock\n"
+                        "import PASTILLE,Browser,1.10,5,20\nImport Humbug,Browser,0.75,12,\n")
     log_in(ADMIN)
     page.goto("/admin")
     page.get_by_role("link", name="Import and export").click()
     page.get_by_label(re.compile("CSV file")).set_input_files(str(csv_file))
     page.get_by_role("button", name="Check the file").click()
     expect(page.locator("h1")).to_have_text("Check before importing")
-    expect(page.locator(".totals")).to_contain_text("1 new sweets, 1 updated, +20 units restocked")
-    expect(page.locator("table.preview")).to_contain_text("5 + 20")
+    expect(page.locator(".totals")).to_contain_text(
+        "1 new sweet, 1 updated, 0 unchanged, +20 units restocked")
+    expect(page.locator("table.preview")).to_contain_text("5 + 20 → 25")
     stock = requests.get(f"{server.base}/api/sweets/{pastille}", timeout=30).json()["quantity"]
     assert stock == 5  # the preview changed nothing
     page.get_by_role("button", name="Import 2 rows").click()
-    expect(page.locator(".flash")).to_have_text("Imported: 1 new sweets, 1 updated (+20 units).")
+    expect(page.locator(".flash")).to_have_text("Imported: 1 new sweet, 1 updated (+20 units).")
     assert requests.get(f"{server.base}/api/sweets/{pastille}", timeout=30).json()["quantity"] == 25
 
     # A bad file: every problem listed, nothing changed.

@@ -9,7 +9,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from .conftest import ADMIN, SCREENSHOTS, TEST_PASSWORD, shop_server
+from .conftest import ADMIN, SCREENSHOTS, TEST_PASSWORD, accessibility_violations, shop_server
 from .test_photos import sweet_picture
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
@@ -67,13 +67,17 @@ def log_in(page, username):
 
 
 def visit(page, size, pictures, others, write):
-    """Visit every page; each must fit the screen's width. With ``write``, photograph ``pictures``."""
+    """Visit every page; each must fit the screen's width and pass the accessibility audit (no
+    serious or critical violation). With ``write``, photograph ``pictures``."""
+    violations = []
     for path in [*pictures.values(), *others]:
         page.goto(path)
         expect(page.locator("h1")).to_be_visible()
         # Readable on a phone: nothing wider than the screen, so no sideways scrolling.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= VIEWPORTS[size]["width"], f"{path} is {width}px wide on {size}"
+        violations += accessibility_violations(page)
+    assert not violations, "\n".join(violations)
     if write:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for name, path in pictures.items():
@@ -99,10 +103,12 @@ def tour(browser, demo, size, write):
             expect(page.locator(".flash-success")).to_be_visible()
         visit(page, size, {"catalogue": "/", "sweet": f"/sweets/{demo.truffle}", "basket": "/basket",
                            "receipt": f"/orders/{demo.order}", "my-orders": "/orders"},
-              [f"/orders/{demo.ready_order}", f"/orders/{demo.order}/cancel", "/register", "/no-such-page"],
+              [f"/orders/{demo.ready_order}", f"/orders/{demo.order}/cancel", "/account", "/register",
+               "/no-such-page"],
               write)
         page.goto("/")  # the last page visited may be the error page, which has no "Log out"
         page.get_by_role("button", name="Log out").click()
+        visit(page, size, {}, ["/login", "/?min_price=5&max_price=1"], write)
         log_in(page, ADMIN)
         visit(page, size, {"admin": "/admin", "history": f"/admin/sweets/{demo.fudge}",
                            "report": "/admin/report?days=7", "orders": "/admin/orders",
