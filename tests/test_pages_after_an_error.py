@@ -171,7 +171,8 @@ def test_report_and_chart_say_counts_and_money_as_people_do(pages, api):
 
 
 ADMIN_PAGES = ["/admin", "/admin/sweets/new", "/admin/sweets/{id}/edit", "/admin/sweets/{id}",
-               "/admin/sweets/{id}/archive", "/admin/orders", "/admin/users", "/admin/report", "/admin/data"]
+               "/admin/sweets/{id}/archive", "/admin/orders", "/admin/orders/pick-list", "/admin/users",
+               "/admin/report", "/admin/data"]
 NAV = ["Stock", "Add a sweet", "Orders", "Users and admins", "Sales report", "Import and export"]
 
 
