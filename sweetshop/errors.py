@@ -165,3 +165,32 @@ class ImportRejectedError(SweetshopError):
 
     def extra(self):
         return {"rows": self.rows}
+
+
+class EmailTakenError(SweetshopError):
+    message = "Email already registered"
+
+
+class InvalidLinkError(SweetshopError):
+    """A mailed link (verification or password reset) that is unknown, used, expired, or no
+    longer for this account's address or password."""
+
+    message = "Invalid or expired link"
+
+
+class MailNotFoundError(NotFoundError):
+    message = "Mail not found"
+
+
+class MailNotFailedError(SweetshopError):
+    """Only a failed mail can be sent again; ``status`` is its state now."""
+
+    status = 409
+    message = "Mail has not failed"
+
+    def __init__(self, status):
+        super().__init__()
+        self.current = status
+
+    def extra(self):
+        return {"status": self.current}

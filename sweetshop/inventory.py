@@ -14,7 +14,7 @@ from sqlalchemy import Integer, String, bindparam, event, func, insert, literal,
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import Pool
 
-from . import metrics
+from . import mail, metrics
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
                      OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
                      OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
@@ -261,9 +261,10 @@ def _sell(sweet_id, user_id, quantity, idempotency_key, now):
         if sold is not None:
             _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
                     unit_price=sold.price, idempotency_key=idempotency_key, at=now)
+            mail.queue_low_stock(sweet_id, sold.name, sold.quantity, quantity, now)
         return sold
-    return db.session.execute(_SALE_WITH_LEDGER_ROW,
-                              dict(params, user_id=user_id, key=idempotency_key)).one_or_none()
+    return db.session.execute(_SALE_WITH_LEDGER_ROW, dict(
+        params, user_id=user_id, key=idempotency_key, **mail.low_stock_params())).one_or_none()
 
 
 # The purchase statements are built once, at import: on the hottest path building a
@@ -281,13 +282,15 @@ _SALE = (update(sweets)
 # request runs outside a transaction (commit_each_statement), and no round trip is made
 # while other buyers wait for the row. SQLite has no UPDATE inside WITH, and there one
 # writer holds the whole database anyway, so it runs _SALE and then the INSERT.
+# The low-stock mails ride in the same statement (mail.low_stock_insert: it inserts nothing
+# unless this sale crossed the line), so they commit with the sale or not at all.
 _sold = _SALE.cte("sold")
 _SALE_WITH_LEDGER_ROW = select(_sold).add_cte(insert(movements).from_select(
     ["sweet_id", "kind", "change", "balance", "user_id", "unit_price", "idempotency_key", "created_at"],
     select(_sold.c.id, literal(StockMovement.PURCHASE), -bindparam("units", type_=Integer),
            _sold.c.quantity, bindparam("user_id", type_=Integer), _sold.c.price,
            bindparam("key", type_=String), bindparam("now", type_=Timestamp)),
-).cte("ledger"))
+).cte("ledger")).add_cte(mail.low_stock_insert(_sold).cte("low_stock"))
 
 
 def _why_not_sold(sweet_id):
@@ -454,6 +457,7 @@ def place_order(user_id, items, idempotency_key=None):
     try:
         order_id, refused, ledger_rows = _sell_lines(user_id, lines, idempotency_key, now)
         if refused is None:
+            mail.queue_order_placed(order_id)
             db.session.commit()
     except IntegrityError:
         # A twin order with the same key committed first (another worker or host): the unique
@@ -495,6 +499,7 @@ def _sell_lines(user_id, lines, idempotency_key, now):
                                   ).one_or_none()
         if sold is None:
             return order_id, sweet_id, None
+        mail.queue_low_stock(sweet_id, sold.name, sold.quantity, quantity, now)
         line_rows.append({"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity,
                           "unit_price": sold.price})
         ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.PURCHASE, "change": -quantity,
@@ -577,6 +582,7 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
         db.session.rollback()
         raise OrderAlreadyCancelledError()
     returned = _return_lines(order_id, user_id, now)
+    mail.queue_order_cancelled(order_id, by_admin=is_admin and order.user_id != user_id)
     db.session.commit()
     for sweet_id, quantity, balance in returned:
         _log_change(sweet_id, StockMovement.RETURN, quantity, balance, user_id)
