@@ -113,6 +113,9 @@ class Config:
     MAIL_USERNAME = None
     MAIL_PASSWORD = None
     MAIL_FROM = None  # required when MAIL_SERVER is set
+    # A file of trusted certificate authorities for the mail server's TLS (a private authority);
+    # unset: the system's.
+    MAIL_CA_FILE = None
     # The shop's address as customers reach it: every link in a mail starts with it, never with
     # the Host a request named. Required in production when MAIL_SERVER is set.
     PUBLIC_URL = None

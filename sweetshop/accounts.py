@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import AdminRevokeError, UserNotFoundError, UsernameTakenError, WrongPasswordError
+from .errors import (AdminRevokeError, EmailTakenError, UserNotFoundError, UsernameTakenError,
+                     WrongPasswordError)
 from .extensions import db
 from .models import ApiToken, User, utcnow
 from .rules import is_encodable, is_plain_text
@@ -45,26 +46,35 @@ def find_user(username):
     return db.session.scalar(select(User).where(User.username_key == username.lower()))
 
 
-def register(username, password, full_name=None, is_admin=False):
+def register(username, password, full_name=None, is_admin=False, email=None):
     """Create an account; registration through the API or pages never passes ``is_admin``.
+    An ``email`` gets its verification mail, queued in the same transaction.
 
     :raise UsernameTakenError: the name is taken in any case (also when two requests race).
+    :raise EmailTakenError: the address is another account's, in any case (also racing).
     """
+    from . import addresses
+
     # Hashed first, taken or not: otherwise "taken" answers in a few milliseconds and a free
     # name in one hash's time, and the difference tells which names exist.
     password_hash = hash_password(password)
     if find_user(username) is not None:
         raise UsernameTakenError()
+    if email is not None and addresses.email_taken(email):
+        raise EmailTakenError()
     user = User(username=username, username_key=username.lower(), full_name=full_name,
-                password_hash=password_hash, is_admin=is_admin)
+                password_hash=password_hash, is_admin=is_admin, email=email)
     db.session.add(user)
     try:
+        db.session.flush()
+        if email is not None:
+            addresses.queue_verification(user.id, username, email)
         db.session.commit()
     except IntegrityError:
-        # Another request registered the same name between our check and insert;
+        # Another request registered the same name or address between our check and insert;
         # the unique constraint decided.
         db.session.rollback()
-        raise UsernameTakenError() from None
+        raise (UsernameTakenError() if find_user(username) is not None else EmailTakenError()) from None
     return user
 
 
@@ -113,6 +123,15 @@ def change_password(user, current_password, new_password):
     return db.session.get(User, user_id, populate_existing=True)
 
 
+def set_password(user_id, new_password):
+    """An operator's reset (``flask set-password``): a new password (already checked by the
+    policy); every page session and API token of the user ends, and mailed reset links die."""
+    db.session.execute(update(User).where(User.id == user_id).values(
+        password_hash=hash_password(new_password), session_version=User.session_version + 1))
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    db.session.commit()
+
+
 def set_admin(user):
     user.is_admin = True
     db.session.commit()
@@ -147,7 +166,8 @@ def get_user(user_id):
 
 _users, _tokens = User.__table__, ApiToken.__table__
 # A user as the API shows it, read as a plain row.
-_OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin)
+_OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin, _users.c.email,
+                  _users.c.email_verified)
 
 
 def grant_admin(user_id, by_user_id):

@@ -45,9 +45,14 @@ def queue_verification(username, email, token):
            link=link(f"/account/verify/{token}"), ttl_hours=_hours("EMAIL_TOKEN_TTL_SECONDS"))
 
 
+def render_password_reset(username, email, token):
+    """The reset mail's text and HTML (rendered, not queued)."""
+    return _render("password_reset", username=username, link=link(f"/password/reset/{token}"),
+                   ttl_hours=_hours("PASSWORD_RESET_TTL_SECONDS"))
+
+
 def queue_password_reset(username, email, token):
-    _queue(email, "Reset your password", "password_reset", username=username,
-           link=link(f"/password/reset/{token}"), ttl_hours=_hours("PASSWORD_RESET_TTL_SECONDS"))
+    outbox.queue(email, "Reset your password", *render_password_reset(username, email, token))
 
 
 def queue_password_changed(username, email):
@@ -133,8 +138,9 @@ def low_stock_insert(sold):
         bindparam("mail_id_left", type_=String) + cast(users.c.id, String(12))
         + bindparam("mail_id_right", type_=String),
         literal(OutboxMail.PENDING, String), literal(0, Integer), bindparam("now"), bindparam("now"),
-    ).select_from(sold.join(users, true())).where(and_(users.c.is_admin.is_(True), users.c.email_verified.is_(True), users.c.email.is_not(None),
-                 sold.c.quantity <= threshold, threshold < sold.c.quantity + units))
+    ).select_from(sold.join(users, true())).where(and_(
+        users.c.is_admin.is_(True), users.c.email_verified.is_(True), users.c.email.is_not(None),
+        sold.c.quantity <= threshold, threshold < sold.c.quantity + units))
     return insert(outbox.mails).from_select(
         ["to", "subject", "text", "html", "message_id", "status", "attempts", "next_attempt_at",
          "created_at"], mail)
@@ -160,5 +166,5 @@ def queue_low_stock(sweet_id, name, quantity, units, now):
     the low-stock mails, if it crossed ``LOW_STOCK_THRESHOLD``."""
     if not crossed(quantity, units, int(current_app.config["LOW_STOCK_THRESHOLD"])):
         return
-    db.session.execute(_LOW_STOCK_FROM_VALUES, dict(
-        low_stock_params(), sold_id=sweet_id, sold_name=name, sold_quantity=quantity, units=units, now=now))
+    db.session.execute(_LOW_STOCK_FROM_VALUES, dict(low_stock_params(), sold_id=sweet_id, sold_name=name,
+                                                    sold_quantity=quantity, units=units, now=now))

@@ -33,6 +33,25 @@ LIST_COLUMNS = (mails.c.id, mails.c.to, mails.c.subject, mails.c.status, mails.c
                 mails.c.last_error, mails.c.created_at, mails.c.sent_at)
 
 
+def check_settings(config):
+    """:raise RuntimeError: the mail settings are unusable (checked at start-up, not at the
+    first mail)."""
+    if config.get("MAIL_SECURITY") not in ("starttls", "ssl", "none"):
+        raise RuntimeError(f"MAIL_SECURITY must be starttls, ssl or none, not "
+                           f"{config.get('MAIL_SECURITY')!r}")
+    if not config.get("MAIL_SERVER"):
+        return
+    if not config.get("MAIL_FROM"):
+        raise RuntimeError("MAIL_FROM must be set when MAIL_SERVER is (the sender's address, "
+                           "e.g. SWEETSHOP_MAIL_FROM='Sweetshop <shop@example.com>')")
+    if config.get("CONFIG") == "production" and not config.get("PUBLIC_URL"):
+        raise RuntimeError("PUBLIC_URL must be set when MAIL_SERVER is (the shop's address as customers "
+                           "reach it, e.g. SWEETSHOP_PUBLIC_URL=https://shop.example): every link in a "
+                           "mail starts with it")
+    if config.get("PUBLIC_URL") and urlsplit(config["PUBLIC_URL"]).scheme not in ("http", "https"):
+        raise RuntimeError(f"PUBLIC_URL must start with https:// or http://, not {config['PUBLIC_URL']!r}")
+
+
 def public_url():
     """The shop's address as customers reach it: the start of every link in a mail. Never the
     request's Host, which a client chooses. Without ``PUBLIC_URL`` (development), the address
