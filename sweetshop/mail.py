@@ -78,7 +78,7 @@ def _queue_order_mail(order_id, subject, name, **context):
     units = dict(db.session.execute(select(Sweet.id, Sweet.unit).where(
         Sweet.id.in_([item.sweet_id for item in order.items]))).all())
     _queue(to, subject.format(id=order.id), name, order=order, units=units,
-           receipt=link(f"/orders/{order.id}"))
+           receipt=link(f"/orders/{order.id}"), **context)
 
 
 def queue_order_placed(order_id):
