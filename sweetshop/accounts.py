@@ -168,6 +168,8 @@ _users, _tokens = User.__table__, ApiToken.__table__
 # A user as the API shows it, read as a plain row.
 _OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin, _users.c.email,
                   _users.c.email_verified)
+# What every authenticated API request reads about its caller: no more than it needs.
+_CALLER_COLUMNS = _OWNER_COLUMNS[:4]
 
 
 def grant_admin(user_id, by_user_id):
@@ -180,7 +182,7 @@ def grant_admin(user_id, by_user_id):
         .values(is_admin=True).returning(*_OWNER_COLUMNS)).first()
     if granted is None:
         db.session.rollback()
-        return _user_row(user_id)
+        return user_row(user_id)
     db.session.commit()
     log.info("admin granted", extra={"user_id": user_id, "by_user_id": by_user_id})
     return granted
@@ -219,7 +221,7 @@ def revoke_admin(user_id, by_user_id):
         .values(is_admin=_users.c.id != user_id).returning(*_OWNER_COLUMNS)).all()
     if len(touched) != 2:
         db.session.rollback()
-        user = _user_row(user_id)
+        user = user_row(user_id)
         if not user.is_admin:
             return user
         raise AdminRevokeError("You are no longer an admin (another admin revoked your rights first); "
@@ -229,8 +231,11 @@ def revoke_admin(user_id, by_user_id):
     return next(row for row in touched if row.id == user_id)
 
 
-def _user_row(user_id):
-    """:raise UserNotFoundError:"""
+def user_row(user_id):
+    """The user as the API shows it (a row).
+
+    :raise UserNotFoundError:
+    """
     row = db.session.execute(select(*_OWNER_COLUMNS).where(_users.c.id == user_id)).first()
     db.session.rollback()
     if row is None:
@@ -267,14 +272,14 @@ def issue_token(user):
 # Built once: every authenticated API request runs it. Plain columns, not a ``User``
 # object: the API needs only these, and building an ORM object (then expiring it at the
 # commit) is Python work the hottest path can do without.
-_TOKEN_OWNER = (select(*_OWNER_COLUMNS)
+_TOKEN_OWNER = (select(*_CALLER_COLUMNS)
                 .join(_tokens, _tokens.c.user_id == _users.c.id)
                 .where(_tokens.c.token_hash == bindparam("digest"), _tokens.c.expires_at > bindparam("now")))
 
 
 def user_for_token(token):
     """The owner of a live token as a row (``id, username, full_name, is_admin``), or None
-    (unknown, expired or revoked)."""
+    (unknown, expired or revoked). ``user_row`` reads the rest."""
     return db.session.execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
 
 

@@ -7,10 +7,10 @@ templates escape what users typed (Jinja's autoescape), and the subject is one l
 Order mails go to the customer's verified address only; an address not yet verified receives
 nothing but its verification and password-reset links.
 """
-import secrets
-
 from flask import current_app
-from sqlalchemy import Integer, String, and_, bindparam, cast, func, insert, literal, select, true
+from sqlalchemy import Integer, String, and_, bindparam, cast, func, insert, literal_column, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from . import outbox
 from .extensions import db
@@ -114,30 +114,60 @@ def crossed(quantity, units, threshold):
     return quantity <= threshold < quantity + units
 
 
+def _sql_text(value):
+    """A constant string written into the statement itself: no bound parameter to process on
+    every purchase."""
+    return literal_column("'" + value.replace("'", "''") + "'", String)
+
+
 def _html_escaped(column):
     for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;")):
-        column = func.replace(column, char, entity)
+        column = func.replace(column, _sql_text(char), _sql_text(entity))
     return column
 
 
-def low_stock_insert(sold):
+class random_hex(FunctionElement):
+    """Random hex digits made by the database, for a Message-ID per row."""
+
+    type = String()
+    inherit_cache = True
+    name = "random_hex"
+
+
+@compiles(random_hex, "postgresql")
+def _random_hex_postgresql(element, compiler, **kw):
+    return "md5(random()::text || clock_timestamp()::text)"
+
+
+@compiles(random_hex, "sqlite")
+def _random_hex_sqlite(element, compiler, **kw):
+    return "lower(hex(randomblob(16)))"
+
+
+def low_stock_insert(sold, settings=None):
     """The INSERT of one low-stock mail per admin with a verified address, for the sale in
     ``sold`` (a selectable with ``id``, ``name`` and ``quantity``: the UPDATE's RETURNING), that
-    inserts nothing unless the sale crossed. Bound values: ``units``, ``low_stock``
-    (the threshold), ``mail_admin_url``, ``mail_id_left``, ``mail_id_right`` (see
-    ``low_stock_params``)."""
-    threshold, units = bindparam("low_stock", type_=Integer), bindparam("units", type_=Integer)
+    inserts nothing unless the sale crossed. Bound values: ``units``, ``now``, and those of
+    ``low_stock_params`` unless ``settings`` (the same, as a dict) writes them into the
+    statement, as the purchase's does: it then costs a purchase that does not cross no
+    parameter at all."""
+    units = bindparam("units", type_=Integer)
+    if settings is None:
+        threshold = bindparam("low_stock", type_=Integer)
+        url, domain = bindparam("mail_admin_url", type_=String), bindparam("mail_domain", type_=String)
+    else:
+        threshold = literal_column(str(int(settings["low_stock"])), Integer)
+        url, domain = _sql_text(settings["mail_admin_url"]), _sql_text(settings["mail_domain"])
     left = cast(sold.c.quantity, String(12))
-    url = bindparam("mail_admin_url", type_=String)
     mail = select(
-        users.c.email, literal("Low stock: ", String) + sold.c.name + " (" + left + " left)",
-        sold.c.name + " is down to " + left + " (the low-stock line is " + cast(threshold, String(12))
-        + "). Restock it at " + url + " .\n",
-        literal("<p><strong>", String) + _html_escaped(sold.c.name) + "</strong> is down to " + left
-        + ".</p>\n<p><a href=\"" + url + "\">Restock it</a></p>\n",
-        bindparam("mail_id_left", type_=String) + cast(users.c.id, String(12))
-        + bindparam("mail_id_right", type_=String),
-        literal(OutboxMail.PENDING, String), literal(0, Integer), bindparam("now"), bindparam("now"),
+        users.c.email, _sql_text("Low stock: ") + sold.c.name + _sql_text(" (") + left + _sql_text(" left)"),
+        sold.c.name + _sql_text(" is down to ") + left + _sql_text(" (the low-stock line is ")
+        + cast(threshold, String(12)) + _sql_text("). Restock it at ") + url + _sql_text(" .\n"),
+        _sql_text("<p><strong>") + _html_escaped(sold.c.name) + _sql_text("</strong> is down to ") + left
+        + _sql_text(".</p>\n<p><a href=\"") + url + _sql_text("\">Restock it</a></p>\n"),
+        _sql_text("<low-stock.") + random_hex() + _sql_text(".") + cast(users.c.id, String(12))
+        + _sql_text("@") + domain + _sql_text(">"),
+        _sql_text(OutboxMail.PENDING), literal_column("0", Integer), bindparam("now"), bindparam("now"),
     ).select_from(sold.join(users, true())).where(and_(
         users.c.is_admin.is_(True), users.c.email_verified.is_(True), users.c.email.is_not(None),
         sold.c.quantity <= threshold, threshold < sold.c.quantity + units))
@@ -147,12 +177,9 @@ def low_stock_insert(sold):
 
 
 def low_stock_params():
-    """The bound values of ``low_stock_insert`` besides ``units`` and ``now``: a fresh random
-    part for the Message-IDs (one per admin: ``<left><user id><right>``)."""
-    return {"low_stock": int(current_app.config["LOW_STOCK_THRESHOLD"]),
-            "mail_admin_url": link("/admin"),
-            "mail_id_left": f"<low-stock.{secrets.token_hex(12)}.",
-            "mail_id_right": f"@{outbox.message_domain()}>"}
+    """The bound values of ``low_stock_insert`` besides ``units`` and ``now``."""
+    return {"low_stock": int(current_app.config["LOW_STOCK_THRESHOLD"]), "mail_admin_url": link("/admin"),
+            "mail_domain": outbox.message_domain()}
 
 
 _BOUND_SALE = select(bindparam("sold_id", type_=Integer).label("id"),

@@ -17,6 +17,7 @@ import time
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -61,7 +62,12 @@ def public_url():
 
 def message_domain():
     """The right-hand side of the shop's Message-IDs: its public host name."""
-    return urlsplit(public_url()).hostname or "localhost"
+    return _host_of(public_url())
+
+
+@lru_cache(maxsize=8)
+def _host_of(url):
+    return urlsplit(url).hostname or "localhost"
 
 
 def message_id():

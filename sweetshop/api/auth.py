@@ -53,7 +53,7 @@ def logout():
 @bp.get("/auth/me")
 @auth_required()
 def me():
-    return user_json(g.user)
+    return user_json(accounts.user_row(g.user.id))
 
 
 @bp.put("/auth/me/email")
