@@ -104,7 +104,7 @@ def queue_order_cancelled(order_id, by_admin):
 # units. Racing buyers each see their own before and after, so exactly one crosses.
 #
 # The mail is one INSERT ... SELECT built in SQL, so that on PostgreSQL it can ride inside the
-# purchase's single self-committing statement (inventory._SALE_WITH_LEDGER_ROW) as one more CTE:
+# purchase's single self-committing statement (inventory._sale_with_ledger_row) as one more CTE:
 # then the mail commits with the sale or not at all. Elsewhere (SQLite's purchase, order lines)
 # the same statement runs after the UPDATE, in its transaction, from bound values.
 
