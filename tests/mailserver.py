@@ -81,7 +81,8 @@ class MailServer:
 
     def settings(self):
         """The shop's mail settings for this server."""
-        settings = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port, "MAIL_FROM": "Sweetshop <shop@example.com>",
+        settings = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port,
+                    "MAIL_FROM": "Sweetshop <shop@example.com>",
                     "MAIL_SECURITY": "none", "PUBLIC_URL": "https://shop.example"}
         if self.tls:
             settings.update(MAIL_SECURITY="starttls", MAIL_USERNAME=self.login, MAIL_PASSWORD=self.password,

@@ -101,7 +101,8 @@ def test_changing_the_address_needs_the_password_and_unverifies_it(app, client, 
     verified(app, client, "fay", "fay@example.com")
     register(client, "gus", "gus@example.com")
     headers = api.login("fay")
-    wrong = client.put("/api/auth/me/email", headers=headers, json={"email": "f@example.com", "password": "nope"})
+    wrong = client.put("/api/auth/me/email", headers=headers,
+                       json={"email": "f@example.com", "password": "nope"})
     assert wrong.status_code == 403
     taken = client.put("/api/auth/me/email", headers=headers,
                        json={"email": "GUS@example.com", "password": "correct horse 1"})
@@ -166,7 +167,8 @@ def test_password_reset_is_throttled_per_account(app, client):
 
 def test_password_reset_takes_about_as_long_for_an_unknown_account(app, client):
     verified(app, client, "kim", "kim@example.com")
-    app.config.update(PASSWORD_RESET_LIMIT_PER_ACCOUNT="1000 per hour", PASSWORD_RESET_LIMIT_PER_ADDRESS="1000 per hour")
+    app.config.update(PASSWORD_RESET_LIMIT_PER_ACCOUNT="1000 per hour",
+                      PASSWORD_RESET_LIMIT_PER_ADDRESS="1000 per hour")
 
     def median(body):
         times = []
@@ -211,7 +213,7 @@ def test_order_mails_go_to_verified_addresses_only_and_escape_what_users_typed(a
     assert f"/orders/{placed.json['id']}" in ready.text
 
 
-def test_low_stock_is_mailed_once_per_crossing_from_the_sale_itself(app, client, api):
+def test_low_stock_is_mailed_once_per_crossing_from_the_sale_itself(app, client, api, mailing):
     app.config["LOW_STOCK_THRESHOLD"] = 5
     admin = verified(app, client, "boss", "boss@example.com")
     with app.app_context():
@@ -233,6 +235,9 @@ def test_low_stock_is_mailed_once_per_crossing_from_the_sale_itself(app, client,
     low = [m for m in rows(app) if m.subject.startswith("Low stock")]
     assert [m.subject for m in low][1:] == ["Low stock: Toffee <i> (4 left)"]
     assert len({m.message_id for m in low}) == 2
+    send(app)
+    delivered = [m for m in mailing.inbox.messages if str(m["Subject"]).startswith("Low stock")]
+    assert sorted(str(m["Subject"]) for m in delivered) == sorted(m.subject for m in low)
 
 
 def test_the_sender_delivers_over_starttls_with_auth(app, client, tmp_path):

@@ -68,7 +68,8 @@ def test_forgot_password_from_login_to_a_new_password(app, pages):
     pages.register("fred", email="fred@example.com")
     for given in ("fred", "nobody"):
         answer = pages.post("/password/forgot", {"account": given}, follow_redirects=True)
-        assert ("info", "If that account exists and has an email address, a link is on its way.") in flashes(answer)
+        assert ("info", "If that account exists and has an email address, a link is on its way."
+                ) in flashes(answer)
     path = newest_link(app, "fred@example.com")
     assert path.startswith("/password/reset/") and pages.client.get(path).status_code == 200
     mismatch = pages.post(path, {"password": "new horse 22", "confirm": "new horse 23"})
