@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import links
 from .errors import (AdminRevokeError, EmailTakenError, UserNotFoundError, UsernameTakenError,
                      WrongPasswordError)
 from .extensions import db
@@ -53,14 +54,12 @@ def register(username, password, full_name=None, is_admin=False, email=None):
     :raise UsernameTakenError: the name is taken in any case (also when two requests race).
     :raise EmailTakenError: the address is another account's, in any case (also racing).
     """
-    from . import addresses
-
     # Hashed first, taken or not: otherwise "taken" answers in a few milliseconds and a free
     # name in one hash's time, and the difference tells which names exist.
     password_hash = hash_password(password)
     if find_user(username) is not None:
         raise UsernameTakenError()
-    if email is not None and addresses.email_taken(email):
+    if email is not None and links.email_taken(email):
         raise EmailTakenError()
     user = User(username=username, username_key=username.lower(), full_name=full_name,
                 password_hash=password_hash, is_admin=is_admin, email=email)
@@ -68,7 +67,7 @@ def register(username, password, full_name=None, is_admin=False, email=None):
     try:
         db.session.flush()
         if email is not None:
-            addresses.queue_verification(user.id, username, email)
+            links.queue_verification(user.id, username, email)
         db.session.commit()
     except IntegrityError:
         # Another request registered the same name or address between our check and insert;

@@ -1,65 +1,20 @@
-"""Email addresses and the links mailed to them: verifying an address, resetting a password.
-
-A link's token is random and only its SHA-256 is stored (a database leak yields no usable
-link). Using one is a conditional UPDATE (``used_at IS NULL AND expires_at > now``) whose row
-count decides, so a link works once even when two requests race. A newer link of one kind
-deletes the older ones. A reset link also carries a fingerprint of the password hash it may
-replace: any change of password, by whatever route, leaves the fingerprint stale and the link
-dead. Links are built from ``PUBLIC_URL`` (mail.py), never from the request's Host.
-"""
-import hashlib
+"""Email addresses and what the links mailed to them do: change and verify an address, reset a
+forgotten password (the links themselves: links.py)."""
 import logging
 import secrets
-from datetime import timedelta
 
-from flask import current_app
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
-from . import accounts, mail
+from . import accounts, links, mail
 from .errors import EmailTakenError, InvalidLinkError, WrongPasswordError
 from .extensions import db
 from .models import ApiToken, EmailToken, User, utcnow
 
-links = EmailToken.__table__
+link_rows = EmailToken.__table__
 users = User.__table__
 log = logging.getLogger(__name__)
-
-
-def _digest(token):
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def fingerprint(password_hash):
-    """What a reset link remembers of the password it may replace (not the hash itself)."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()
-
-
-def email_taken(email, other_than=None):
-    """Whether another account has this address, in any case (as the unique index compares)."""
-    query = select(users.c.id).where(func.lower(users.c.email) == email.lower())
-    if other_than is not None:
-        query = query.where(users.c.id != other_than)
-    return db.session.execute(query.limit(1)).first() is not None
-
-
-def _issue(user_id, purpose, email, ttl_setting, password_hash=None):
-    """A new link's token, uncommitted; the user's older links of this kind are deleted."""
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    db.session.execute(delete(links).where(links.c.user_id == user_id, links.c.purpose == purpose))
-    db.session.execute(insert(links).values(
-        purpose=purpose, user_id=user_id, token_hash=_digest(token), email=email,
-        password_fingerprint=fingerprint(password_hash) if password_hash else None, created_at=now,
-        expires_at=now + timedelta(seconds=current_app.config[ttl_setting])))
-    return token
-
-
-def queue_verification(user_id, username, email):
-    """Issue a verification link for ``email`` and queue its mail, in the caller's transaction."""
-    token = _issue(user_id, EmailToken.VERIFY, email, "EMAIL_TOKEN_TTL_SECONDS")
-    mail.queue_verification(username, email, token)
 
 
 def change_email(user_id, password, email):
@@ -72,15 +27,15 @@ def change_email(user_id, password, email):
     if not check_password_hash(user.password_hash, password):
         db.session.rollback()
         raise WrongPasswordError()
-    if email is not None and email_taken(email, other_than=user_id):
+    if email is not None and links.email_taken(email, other_than=user_id):
         db.session.rollback()
         raise EmailTakenError()
     username = user.username
     db.session.execute(update(users).where(users.c.id == user_id).values(
         email=email, email_verified=False, email_verified_at=None))
-    db.session.execute(delete(links).where(links.c.user_id == user_id))
+    db.session.execute(delete(link_rows).where(link_rows.c.user_id == user_id))
     if email is not None:
-        queue_verification(user_id, username, email)
+        links.queue_verification(user_id, username, email)
     try:
         db.session.commit()
     except IntegrityError:
@@ -89,30 +44,12 @@ def change_email(user_id, password, email):
     return db.session.get(User, user_id, populate_existing=True)
 
 
-def _use(token, purpose):
-    """Mark a live link of this kind used (uncommitted); returns its row.
-
-    :raise InvalidLinkError: unknown, used or expired (nothing changed).
-    """
-    row = None
-    if isinstance(token, str) and 0 < len(token) <= 200:
-        row = db.session.execute(
-            update(links).where(links.c.token_hash == _digest(token), links.c.purpose == purpose,
-                                links.c.used_at.is_(None), links.c.expires_at > utcnow())
-            .values(used_at=utcnow())
-            .returning(links.c.user_id, links.c.email, links.c.password_fingerprint)).one_or_none()
-    if row is None:
-        db.session.rollback()
-        raise InvalidLinkError()
-    return row
-
-
 def verify_email(token):
     """Mark the address a verification link was sent to as verified; returns the user.
 
     :raise InvalidLinkError: unknown, used, expired, or the address is no longer the user's.
     """
-    link = _use(token, EmailToken.VERIFY)
+    link = links.use(token, EmailToken.VERIFY)
     verified = db.session.execute(
         update(users).where(users.c.id == link.user_id, func.lower(users.c.email) == link.email.lower())
         .values(email_verified=True, email_verified_at=utcnow())).rowcount
@@ -140,7 +77,8 @@ def request_password_reset(username=None, email=None):
         mail.render_password_reset("someone", "nobody@example.invalid", token)
         db.session.rollback()
         return
-    token = _issue(user.id, EmailToken.RESET, user.email, "PASSWORD_RESET_TTL_SECONDS", user.password_hash)
+    token = links.issue(user.id, EmailToken.RESET, user.email, "PASSWORD_RESET_TTL_SECONDS",
+                        user.password_hash)
     mail.queue_password_reset(user.username, user.email, token)
     db.session.commit()
     log.info("password reset link sent", extra={"user_id": user.id})
@@ -155,9 +93,9 @@ def reset_password(token, new_password):
         changed since it was sent, or the address is no longer the user's.
     """
     password_hash = accounts.hash_password(new_password)  # before any write: it takes a while
-    link = _use(token, EmailToken.RESET)
+    link = links.use(token, EmailToken.RESET)
     user = db.session.get(User, link.user_id)
-    if user is None or fingerprint(user.password_hash) != link.password_fingerprint:
+    if user is None or links.fingerprint(user.password_hash) != link.password_fingerprint:
         db.session.rollback()
         raise InvalidLinkError()
     # Conditional on the password seen: a change racing this one wins or loses whole.
@@ -171,7 +109,7 @@ def reset_password(token, new_password):
         db.session.rollback()
         raise InvalidLinkError()
     db.session.execute(delete(ApiToken.__table__).where(ApiToken.user_id == user.id))
-    db.session.execute(delete(links).where(links.c.user_id == user.id))
+    db.session.execute(delete(link_rows).where(link_rows.c.user_id == user.id))
     mail.queue_password_changed(user.username, link.email)
     db.session.commit()
     log.info("password reset", extra={"user_id": user.id})
