@@ -13,7 +13,7 @@ from . import links
 from .errors import (AdminRevokeError, EmailTakenError, UserNotFoundError, UsernameTakenError,
                      WrongPasswordError)
 from .extensions import db
-from .models import ApiToken, User, utcnow
+from .models import ApiToken, EmailToken, User, utcnow
 from .rules import is_encodable, is_plain_text
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,11 @@ def revoke_token(token):
 
 
 def purge_expired_tokens():
-    """Delete every expired token; returns how many went."""
-    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow())).rowcount
+    """Delete every expired token, and every mailed link that expired or was used; returns how
+    many API tokens went."""
+    now = utcnow()
+    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= now)).rowcount
+    db.session.execute(delete(EmailToken).where(
+        or_(EmailToken.expires_at <= now, EmailToken.used_at.is_not(None))))
     db.session.commit()
     return deleted

@@ -325,3 +325,13 @@ def test_settings_refuse_a_mail_server_without_its_addresses(ctx):
         create_app({**base, "MAIL_FROM": "shop@example.com", "CONFIG": "production"})
     with pytest.raises(RuntimeError, match="MAIL_SECURITY"):
         create_app({"SECRET_KEY": "x", "MAIL_SECURITY": "tls"})
+
+
+def test_purge_tokens_also_deletes_used_and_expired_links(app, client):
+    verified(app, client, "tom", "tom@example.com")  # its link is used
+    register(client, "uma", "uma@example.com")  # its link is live
+    assert app.test_cli_runner().invoke(args=["purge-tokens"]).exit_code == 0
+    with app.app_context():
+        from sweetshop.models import EmailToken
+        left = db.session.scalars(select(EmailToken.email)).all()
+    assert left == ["uma@example.com"]
