@@ -120,6 +120,34 @@ class Config:
     # GET /metrics answers only "Authorization: Bearer <this>"; unset means 404 for everyone.
     METRICS_TOKEN = None
 
+    # Mail (sweetshop/outbox.py, docs/email.md). Unset MAIL_SERVER: nothing leaves the shop and
+    # mails wait in the outbox, where admins read them at /admin/outbox.
+    MAIL_SERVER = None
+    MAIL_PORT = 587
+    MAIL_SECURITY = "starttls"  # or "ssl" (TLS from the first byte, usually port 465) or "none"
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_FROM = None  # required when MAIL_SERVER is set
+    # A file of trusted certificate authorities for the mail server's TLS (a private authority);
+    # unset: the system's.
+    MAIL_CA_FILE = None
+    # The shop's address as customers reach it: every link in a mail starts with it, never with
+    # the Host a request named. Required in production when MAIL_SERVER is set.
+    PUBLIC_URL = None
+    MAIL_RETRY_MAX_SECONDS = 300  # the longest wait between two attempts at one mail
+    MAIL_MAX_ATTEMPTS = 8
+    # How long a sender's claim on a mail lasts; a sender that dies is replaced after it. It must
+    # outlast one SMTP conversation (MAIL_TIMEOUT_SECONDS bounds each network wait).
+    MAIL_LEASE_SECONDS = 120
+    MAIL_TIMEOUT_SECONDS = 30
+    # How often an idle sender looks for due mails (a mail leaves within this of its commit).
+    MAIL_POLL_SECONDS = 1.0
+    EMAIL_TOKEN_TTL_SECONDS = 86400
+    PASSWORD_RESET_TTL_SECONDS = 3600
+    # Password-reset requests, counted before any work like logins (sweetshop/throttle.py).
+    PASSWORD_RESET_LIMIT_PER_ADDRESS = "20 per hour"
+    PASSWORD_RESET_LIMIT_PER_ACCOUNT = "5 per hour"
+
 
 class DevelopmentConfig(Config):
     SECRET_KEY = "dev-only-not-secret"

@@ -14,7 +14,8 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 import config
 
-from . import cli, handlers, inventory, metrics, observability, request_limits, security, throttle, wording
+from . import (cli, handlers, inventory, metrics, observability, outbox, request_limits, security, throttle,
+               wording)
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -120,6 +121,7 @@ def check_settings(app):
         raise RuntimeError(
             "SECRET_KEY must be set (environment variable SECRET_KEY): it signs session cookies and "
             f"CSRF tokens. Make one with: export SECRET_KEY=\"$({config.GENERATE_SECRET})\"")
+    outbox.check_settings(app.config)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
                                                "pool_pre_ping": bool(app.config["POOL_PRE_PING"])}
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config.get("SQLALCHEMY_DATABASE_URI"))

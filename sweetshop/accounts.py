@@ -9,9 +9,11 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import AdminRevokeError, UserNotFoundError, UsernameTakenError, WrongPasswordError
+from . import links
+from .errors import (AdminRevokeError, EmailTakenError, UserNotFoundError, UsernameTakenError,
+                     WrongPasswordError)
 from .extensions import db
-from .models import ApiToken, User, utcnow
+from .models import ApiToken, EmailToken, User, utcnow
 from .rules import is_encodable, is_plain_text
 
 log = logging.getLogger(__name__)
@@ -45,26 +47,33 @@ def find_user(username):
     return db.session.scalar(select(User).where(User.username_key == username.lower()))
 
 
-def register(username, password, full_name=None, is_admin=False):
+def register(username, password, full_name=None, is_admin=False, email=None):
     """Create an account; registration through the API or pages never passes ``is_admin``.
+    An ``email`` gets its verification mail, queued in the same transaction.
 
     :raise UsernameTakenError: the name is taken in any case (also when two requests race).
+    :raise EmailTakenError: the address is another account's, in any case (also racing).
     """
     # Hashed first, taken or not: otherwise "taken" answers in a few milliseconds and a free
     # name in one hash's time, and the difference tells which names exist.
     password_hash = hash_password(password)
     if find_user(username) is not None:
         raise UsernameTakenError()
+    if email is not None and links.email_taken(email):
+        raise EmailTakenError()
     user = User(username=username, username_key=username.lower(), full_name=full_name,
-                password_hash=password_hash, is_admin=is_admin)
+                password_hash=password_hash, is_admin=is_admin, email=email)
     db.session.add(user)
     try:
+        db.session.flush()
+        if email is not None:
+            links.queue_verification(user.id, username, email)
         db.session.commit()
     except IntegrityError:
-        # Another request registered the same name between our check and insert;
+        # Another request registered the same name or address between our check and insert;
         # the unique constraint decided.
         db.session.rollback()
-        raise UsernameTakenError() from None
+        raise (UsernameTakenError() if find_user(username) is not None else EmailTakenError()) from None
     return user
 
 
@@ -113,6 +122,15 @@ def change_password(user, current_password, new_password):
     return db.session.get(User, user_id, populate_existing=True)
 
 
+def set_password(user_id, new_password):
+    """An operator's reset (``flask set-password``): a new password (already checked by the
+    policy); every page session and API token of the user ends, and mailed reset links die."""
+    db.session.execute(update(User).where(User.id == user_id).values(
+        password_hash=hash_password(new_password), session_version=User.session_version + 1))
+    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+    db.session.commit()
+
+
 def set_admin(user):
     user.is_admin = True
     db.session.commit()
@@ -147,7 +165,10 @@ def get_user(user_id):
 
 _users, _tokens = User.__table__, ApiToken.__table__
 # A user as the API shows it, read as a plain row.
-_OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin)
+_OWNER_COLUMNS = (_users.c.id, _users.c.username, _users.c.full_name, _users.c.is_admin, _users.c.email,
+                  _users.c.email_verified)
+# What every authenticated API request reads about its caller: no more than it needs.
+_CALLER_COLUMNS = _OWNER_COLUMNS[:4]
 
 
 def grant_admin(user_id, by_user_id):
@@ -160,7 +181,7 @@ def grant_admin(user_id, by_user_id):
         .values(is_admin=True).returning(*_OWNER_COLUMNS)).first()
     if granted is None:
         db.session.rollback()
-        return _user_row(user_id)
+        return user_row(user_id)
     db.session.commit()
     log.info("admin granted", extra={"user_id": user_id, "by_user_id": by_user_id})
     return granted
@@ -200,7 +221,7 @@ def revoke_admin(user_id, by_user_id):
         .values(is_admin=_users.c.id != user_id).returning(*_OWNER_COLUMNS)).all()
     if len(touched) != 2:
         db.session.rollback()
-        user = _user_row(user_id)
+        user = user_row(user_id)
         if not user.is_admin:
             return user
         raise AdminRevokeError("You are no longer an admin (another admin revoked your rights first); "
@@ -210,8 +231,11 @@ def revoke_admin(user_id, by_user_id):
     return next(row for row in touched if row.id == user_id)
 
 
-def _user_row(user_id):
-    """:raise UserNotFoundError:"""
+def user_row(user_id):
+    """The user as the API shows it (a row).
+
+    :raise UserNotFoundError:
+    """
     row = db.session.execute(select(*_OWNER_COLUMNS).where(_users.c.id == user_id)).first()
     db.session.rollback()
     if row is None:
@@ -248,14 +272,14 @@ def issue_token(user):
 # Built once: every authenticated API request runs it. Plain columns, not a ``User``
 # object: the API needs only these, and building an ORM object (then expiring it at the
 # commit) is Python work the hottest path can do without.
-_TOKEN_OWNER = (select(*_OWNER_COLUMNS)
+_TOKEN_OWNER = (select(*_CALLER_COLUMNS)
                 .join(_tokens, _tokens.c.user_id == _users.c.id)
                 .where(_tokens.c.token_hash == bindparam("digest"), _tokens.c.expires_at > bindparam("now")))
 
 
 def user_for_token(token):
     """The owner of a live token as a row (``id, username, full_name, is_admin``), or None
-    (unknown, expired or revoked)."""
+    (unknown, expired or revoked). ``user_row`` reads the rest."""
     return db.session.execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
 
 
@@ -265,7 +289,11 @@ def revoke_token(token):
 
 
 def purge_expired_tokens():
-    """Delete every expired token; returns how many went."""
-    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= utcnow())).rowcount
+    """Delete every expired token, and every mailed link that expired or was used; returns how
+    many API tokens went."""
+    now = utcnow()
+    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= now)).rowcount
+    db.session.execute(delete(EmailToken).where(
+        or_(EmailToken.expires_at <= now, EmailToken.used_at.is_not(None))))
     db.session.commit()
     return deleted

@@ -1,6 +1,7 @@
-"""Command line (``flask --app sweetshop ...``): create-admin, seed-demo, audit-stock,
-import-sweets, purge-tokens and backup."""
+"""Command line (``flask --app sweetshop ...``): create-admin, set-password, send-mail, seed-demo,
+audit-stock, import-sweets, purge-tokens and backup."""
 import os
+import signal
 import sqlite3
 import sys
 from decimal import Decimal
@@ -10,7 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from . import accounts, catalog, imports, inventory
+from . import accounts, catalog, imports, inventory, outbox
 from .errors import ImportRejectedError
 from .extensions import db
 from .models import Sweet
@@ -70,6 +71,51 @@ def create_admin(username, password_stdin):
         raise click.BadParameter(f"password: {error}") from None
     accounts.register(username, password, is_admin=True)
     click.echo(f"Admin {username} created.")
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password(username, password_stdin):
+    """Give an account a new password (for accounts without an email address); every session
+    and API token of the account ends."""
+    user = accounts.find_user(username)
+    if user is None:
+        raise click.BadParameter(f"no user named {username!r}", param_hint="USERNAME")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        clean_password(password)
+    except ValueError as error:
+        raise click.BadParameter(f"password: {error}") from None
+    accounts.set_password(user.id, password)
+    click.echo(f"Password of {user.username} changed; their sessions and API tokens have ended.")
+
+
+@click.command("send-mail")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+def send_mail(once):
+    """Run a mail sender: hand the outbox's due mails to MAIL_SERVER, until stopped (SIGTERM or
+    Ctrl-C finish the mail in hand first). Any number may run, on any hosts."""
+    if not current_app.config.get("MAIL_SERVER"):
+        click.echo("MAIL_SERVER is not set: nothing is sent; mails wait in the outbox.", err=True)
+        sys.exit(1)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    parent = os.getppid()
+    # Started by `python -m sweetshop.serve`: end with it, even if it was killed outright.
+    beside_server = bool(os.environ.get("SWEETSHOP_SENDER_OF_SERVER"))
+
+    def orphaned():
+        return beside_server and os.getppid() != parent
+    try:
+        outbox.run(once=once, stop=lambda: bool(stopping) or orphaned())
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command("seed-demo")
@@ -161,5 +207,6 @@ def backup(file):
 
 
 def init_app(app):
-    for command in (create_admin, seed_demo, audit_stock, import_sweets, purge_tokens, backup):
+    for command in (create_admin, set_password, send_mail, seed_demo, audit_stock, import_sweets,
+                    purge_tokens, backup):
         app.cli.add_command(command)

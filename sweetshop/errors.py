@@ -213,3 +213,32 @@ class ImportAlreadyAppliedError(SweetshopError):
             return {}
         return {"first": {"created": self.receipt.created, "updated": self.receipt.updated,
                           "restocked_units": self.receipt.restocked_units}}
+
+
+class EmailTakenError(SweetshopError):
+    message = "Email already registered"
+
+
+class InvalidLinkError(SweetshopError):
+    """A mailed link (verification or password reset) that is unknown, used, expired, or no
+    longer for this account's address or password."""
+
+    message = "Invalid or expired link"
+
+
+class MailNotFoundError(NotFoundError):
+    message = "Mail not found"
+
+
+class MailNotFailedError(SweetshopError):
+    """Only a failed mail can be sent again; ``status`` is its state now."""
+
+    status = 409
+    message = "Mail has not failed"
+
+    def __init__(self, status):
+        super().__init__()
+        self.current = status
+
+    def extra(self):
+        return {"status": self.current}

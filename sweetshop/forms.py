@@ -7,8 +7,8 @@ import secrets
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField,
-                     TextAreaField)
+from wtforms import (EmailField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField,
+                     StringField, TextAreaField)
 from wtforms.validators import EqualTo, InputRequired, Optional, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -215,6 +215,9 @@ class RegisterForm(FlaskForm):
                            render_kw={"required": True, "autocomplete": "username"})
     full_name = StringField("Full name (optional)", [Rule(rules.clean_full_name)],
                             render_kw={"maxlength": rules.FULL_NAME_MAX, "autocomplete": "name"})
+    email = EmailField("Email (optional)", [Rule(rules.clean_email)],
+                       description="For your receipts, and a link should you forget your password.",
+                       render_kw={"maxlength": rules.EMAIL_MAX, "autocomplete": "email"})
     password = PasswordField("Password", [Rule(rules.clean_password)],
                              description=rules.PASSWORD_HINT,
                              render_kw={"required": True, "autocomplete": "new-password",
@@ -228,6 +231,29 @@ class RegisterForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", [InputRequired("Enter your current password.")],
                                      render_kw={"required": True, "autocomplete": "current-password"})
+    password = PasswordField("New password", [Rule(rules.clean_password)],
+                             description=rules.PASSWORD_HINT,
+                             render_kw={"required": True, "autocomplete": "new-password",
+                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
+    confirm = PasswordField("Repeat new password", [EqualTo("password", "The passwords do not match.")],
+                            render_kw={"required": True, "autocomplete": "new-password"})
+
+
+class EmailForm(FlaskForm):
+    """/account: a new address (empty removes it), confirmed with the current password."""
+
+    email = EmailField("Email", [Rule(rules.clean_email)],
+                       render_kw={"maxlength": rules.EMAIL_MAX, "autocomplete": "email"})
+    email_password = PasswordField("Current password", [InputRequired("Enter your current password.")],
+                                   render_kw={"required": True, "autocomplete": "current-password"})
+
+
+class ForgotPasswordForm(FlaskForm):
+    account = StringField("Username or email", [InputRequired("Enter your username or email.")],
+                          render_kw={"required": True, "autocomplete": "username", "maxlength": 254})
+
+
+class ResetPasswordForm(FlaskForm):
     password = PasswordField("New password", [Rule(rules.clean_password)],
                              description=rules.PASSWORD_HINT,
                              render_kw={"required": True, "autocomplete": "new-password",

@@ -64,6 +64,10 @@ class AllergenList(TypeDecorator):
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = (
+        # One account per address, without regard to case; decides two registrations racing.
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(32))
@@ -76,10 +80,66 @@ class User(UserMixin, db.Model):
     # The generation of this user's page sessions: logout and a password change add one, and a
     # session cookie from an older generation is refused (see ``get_id`` and auth's user_loader).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Optional. Until it is verified the shop sends it only verification and password-reset links.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    email_verified_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     def get_id(self):
         """What Flask-Login keeps in the session: ``"<id>.<session_version>"``."""
         return f"{self.id}.{self.session_version}"
+
+
+class EmailToken(db.Model):
+    """A single-use link sent by mail (verify an address, reset a password); only its SHA-256
+    is stored. ``email`` is the address it was sent to; ``password_fingerprint`` ties a reset
+    link to the password it may replace, so any change of password kills it."""
+
+    __tablename__ = "email_tokens"
+
+    VERIFY, RESET = "verify", "reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class OutboxMail(db.Model):
+    """A mail to send: written in the transaction of what caused it, claimed by one sender at a
+    time with a conditional UPDATE and a lease (sweetshop/outbox.py)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status_known"),
+        # What senders look for: due pending mails and expired claims.
+        Index("ix_outbox_status_due", "status", "next_attempt_at"),
+    )
+
+    PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+    STATUSES = (PENDING, SENDING, SENT, FAILED)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(db.Text)
+    html: Mapped[str] = mapped_column(db.Text)
+    # Fixed when the row is written, so a mail sent twice (a sender died after the SMTP server
+    # took it) carries one Message-ID and the repeat is recognisable.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class ApiToken(db.Model):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import inventory, metrics
+from . import inventory, mail, metrics
 from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderAlreadyCollectedError,
                      OrderKeyReusedError, OrderNotCollectableError, OrderNotFoundError, OrderNotPlacedError,
                      OrderShortError, OrderSweetsMissingError)
@@ -191,6 +191,7 @@ def place_order(user_id, items, idempotency_key=None):
     try:
         order_id, refused, sold = _sell_lines(user_id, lines, idempotency_key, now)
         if refused is None:
+            mail.queue_order_placed(order_id)  # in the order's transaction: sent iff it commits
             db.session.commit()
     except IntegrityError:
         # A twin order with the same key committed first (another worker or host): the unique
@@ -301,6 +302,7 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     # to update the row wins; the others wait for its commit, then find it no longer open.
     _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
     returned = _return_lines(order_id, user_id, now)
+    mail.queue_order_cancelled(order_id, by_admin=is_admin and order.user_id != user_id)
     db.session.commit()
     inventory.log_changes(StockMovement.RETURN, returned, user_id)
     metrics.record_order_cancelled()
@@ -345,6 +347,7 @@ def mark_ready(order_id, admin_id):
         request); ``status`` says which.
     """
     moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+    mail.queue_order_ready(order_id)  # in the step's transaction: sent iff this step won
     return _committed_step(moved, admin_id)
 
 

@@ -24,6 +24,11 @@ ALLERGENS = ("celery", "cereals containing gluten", "crustaceans", "eggs", "fish
 # Catalogue orders: ``sort`` values of the page and the API; anything else is refused.
 SORTS = ("name", "price", "-price", "newest")
 FULL_NAME_MAX = 100
+EMAIL_MAX = 254
+# The HTML standard's "valid email address": what a browser's type=email field accepts. ASCII
+# only, no quotes, spaces, commas or angle brackets, so an address is safe in a mail header.
+EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 PRICE_MAX = Decimal("100000")
 CENT = Decimal("0.01")
 INITIAL_STOCK_MAX = 1_000_000
@@ -301,6 +306,18 @@ def clean_full_name(value):
     if isinstance(value, str) and not value.strip():
         return None
     return clean_text(value, FULL_NAME_MAX)
+
+
+def clean_email(value):
+    """An email address (surrounding spaces dropped), or None for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    value = value.strip()
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value):
+        raise ValueError(f"Must be a valid email address of at most {EMAIL_MAX} characters.")
+    return value
 
 
 def clean_self_registered_admin(value):

@@ -45,6 +45,7 @@ Access logs are off: the app's request line says more (request id, user, duratio
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -148,6 +149,25 @@ def metrics_directory(environ=os.environ):
     return path, False
 
 
+def mail_sender(config, environ=os.environ):
+    """One mail sender (``flask --app sweetshop send-mail``) as a process beside the web workers,
+    when ``MAIL_SERVER`` is set; else None. It ends with this process (see cli.send_mail)."""
+    if not config.get("MAIL_SERVER"):
+        return None
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "sweetshop", "send-mail"],
+                            env={**environ, "SWEETSHOP_SENDER_OF_SERVER": "1"})
+
+
+def stop_mail_sender(sender):
+    """SIGTERM: the sender finishes the mail in hand, then exits."""
+    if sender is not None:
+        sender.terminate()
+        try:
+            sender.wait(timeout=SHUTDOWN_MARGIN_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            sender.kill()  # its claim's lease runs out and another sender takes the mail over
+
+
 def main():
     directory = None
     try:
@@ -161,9 +181,11 @@ def main():
             shop, proxy = server(config), None
     except (RuntimeError, OSError) as error:
         sys.exit(f"sweetshop: {error}")
+    sender = mail_sender(config)
     try:
         shop.serve()
     finally:
+        stop_mail_sender(sender)
         if made:
             shutil.rmtree(metrics_path, ignore_errors=True)
         if directory:

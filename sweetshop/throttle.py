@@ -75,6 +75,10 @@ class RegistrationThrottledError(ThrottledError):
     message = "Too many registrations from this address; try again later"
 
 
+class PasswordResetThrottledError(ThrottledError):
+    message = "Too many password reset requests; try again later"
+
+
 def _enabled():
     return current_app.config.get("RATELIMIT_ENABLED", True)
 
@@ -245,6 +249,18 @@ def registration():
     """
     _count([_counter("REGISTER_LIMIT_PER_ADDRESS", "register-address", request.remote_addr or "")],
            RegistrationThrottledError)
+
+
+def password_reset(account):
+    """Count a password-reset request for ``account`` (the username or address given) from this
+    request's address; call it before any work.
+
+    :raise PasswordResetThrottledError: ``PASSWORD_RESET_LIMIT_PER_ADDRESS`` or
+        ``PASSWORD_RESET_LIMIT_PER_ACCOUNT`` is used up.
+    """
+    _count([_counter("PASSWORD_RESET_LIMIT_PER_ADDRESS", "reset-address", request.remote_addr or ""),
+            _counter("PASSWORD_RESET_LIMIT_PER_ACCOUNT", "reset-account", _account(account))],
+           PasswordResetThrottledError)
 
 
 def init_app(app):

@@ -39,7 +39,8 @@ def test_register_returns_the_user(client):
     response = register(client, "Alice", full_name=" Alice Liddell ")
     assert response.status_code == 201
     assert response.json == {"id": response.json["id"], "username": "Alice",
-                             "full_name": "Alice Liddell", "is_admin": False}
+                             "full_name": "Alice Liddell", "is_admin": False,
+                             "email": None, "email_verified": False}
 
 
 def test_usernames_are_unique_regardless_of_case(app, client):

@@ -172,8 +172,8 @@ def test_report_and_chart_say_counts_and_money_as_people_do(pages, api):
 
 ADMIN_PAGES = ["/admin", "/admin/sweets/new", "/admin/sweets/{id}/edit", "/admin/sweets/{id}",
                "/admin/sweets/{id}/archive", "/admin/orders", "/admin/orders/pick-list", "/admin/users",
-               "/admin/report", "/admin/data"]
-NAV = ["Stock", "Add a sweet", "Orders", "Users and admins", "Sales report", "Import and export"]
+               "/admin/report", "/admin/outbox", "/admin/data"]
+NAV = ["Stock", "Add a sweet", "Orders", "Users and admins", "Sales report", "Outbox", "Import and export"]
 
 
 def test_every_admin_page_has_the_one_admin_navigation(pages):

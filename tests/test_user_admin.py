@@ -19,7 +19,7 @@ def test_list_users_is_searchable_and_paged_for_admins_only(client, api):
     assert response.status_code == 200
     assert [(u["username"], u["is_admin"]) for u in response.json] == [
         ("admin", True), ("alice", False), ("bob", False), ("Carla", False)]
-    assert set(response.json[0]) == {"id", "username", "full_name", "is_admin"}
+    assert set(response.json[0]) == {"id", "username", "full_name", "is_admin", "email", "email_verified"}
     assert [u["username"] for u in client.get("/api/users?q=CAR", headers=admin).json] == ["Carla"]
     assert [u["username"] for u in client.get("/api/users?q=%25", headers=admin).json] == []
     paged = client.get("/api/users?skip=1&limit=2", headers=admin).json
@@ -36,7 +36,8 @@ def test_grant_then_revoke(client, api):
     bob_id = user_id(client, bob)
     granted = client.post(f"/api/users/{bob_id}/admin", headers=admin)
     assert granted.status_code == 200
-    assert granted.json == {"id": bob_id, "username": "bob", "full_name": None, "is_admin": True}
+    assert granted.json == {"id": bob_id, "username": "bob", "full_name": None, "is_admin": True,
+                            "email": None, "email_verified": False}
     assert client.get("/api/users", headers=bob).status_code == 200  # bob is an admin now
     again = client.post(f"/api/users/{bob_id}/admin", headers=admin)
     assert again.status_code == 200 and again.json["is_admin"] is True

@@ -2,7 +2,7 @@
 stock count differed: breakage, theft, miscount or other).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04 20:30:00
 
 The receipt's token is unique, so the insert that claims a preview is what decides whether it
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

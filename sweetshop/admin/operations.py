@@ -1,4 +1,4 @@
-"""Admin pages for running the shop (SPEC 8): sales report, downloads, CSV import, stock count."""
+"""Admin pages for running the shop: sales report, downloads, CSV import, stock count, the outbox."""
 import base64
 import binascii
 import hashlib
@@ -10,14 +10,17 @@ from flask import (Response, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from werkzeug.exceptions import BadRequest
 
-from .. import charts, exports, imports, inventory, reports
-from ..errors import ImportAlreadyAppliedError, ImportRejectedError, StockChangedError, SweetNotFoundError
-from ..forms import CountForm, ImportConfirmForm, ImportForm, LedgerRangeForm
+from .. import charts, exports, imports, inventory, outbox, reports
+from ..errors import (ImportAlreadyAppliedError, ImportRejectedError, MailNotFailedError, MailNotFoundError,
+                      StockChangedError, SweetNotFoundError)
+from ..forms import ConfirmForm, CountForm, ImportConfirmForm, ImportForm, LedgerRangeForm
+from ..models import OutboxMail
 from ..request_limits import allow_body
 from ..wording import plural
 from .views import bp, history_page
 
 REPORT_CHOICES = (7, 30, 90, 365)
+OUTBOX_PAGE_SIZE = 25
 
 
 def _report_days():
@@ -158,3 +161,29 @@ def count_stock(sweet_id):
         flash(f"Counted {sweet.name}: stock set to {sweet.quantity}.", "success")
         return redirect(url_for(".history", sweet_id=sweet_id))
     return history_page(sweet_id, count_form=form, status=422)
+
+
+@bp.get("/outbox")
+def outbox_page():
+    """Every mail the shop wrote, newest first, with its text; "Send again" on a failed one."""
+    status = request.args.get("status") or None
+    if status not in (None, *OutboxMail.STATUSES):
+        status = None
+    page = max(request.args.get("page", 1, type=int), 1)
+    mails = outbox.list_mails(status, skip=(page - 1) * OUTBOX_PAGE_SIZE, limit=OUTBOX_PAGE_SIZE + 1,
+                              with_text=True)
+    return render_template("admin/outbox.html", mails=mails[:OUTBOX_PAGE_SIZE], status=status, page=page,
+                           more=len(mails) > OUTBOX_PAGE_SIZE, statuses=OutboxMail.STATUSES,
+                           retry_form=ConfirmForm(formdata=None),
+                           sending=bool(current_app.config.get("MAIL_SERVER")))
+
+
+@bp.post("/outbox/<id:mail_id>/retry")
+def retry_mail(mail_id):
+    if ConfirmForm().validate_on_submit():
+        try:
+            outbox.retry(mail_id)
+            flash(f"Mail {mail_id} will be sent again.", "success")
+        except (MailNotFoundError, MailNotFailedError) as error:
+            flash(f"Mail {mail_id}: {error.detail}.", "error")
+    return redirect(url_for(".outbox_page", status=request.args.get("status")))

@@ -1,10 +1,10 @@
 """API accounts: register, log in and out, who am I."""
-from flask import g, request
+from flask import abort, g, request
 
-from .. import accounts, throttle
-from ..errors import ValidationError
-from ..rules import (clean_fields, clean_full_name, clean_password, clean_self_registered_admin,
-                     clean_username)
+from .. import accounts, addresses, throttle
+from ..errors import ValidationError, WrongPasswordError
+from ..rules import (clean_email, clean_fields, clean_full_name, clean_password, clean_self_registered_admin,
+                     clean_username, is_encodable)
 from .blueprint import bp
 from .http import auth_required, json_body, user_json
 
@@ -13,10 +13,11 @@ from .http import auth_required, json_body, user_json
 def register():
     data = clean_fields(json_body(), {
         "username": clean_username, "password": clean_password, "full_name": clean_full_name,
-        "is_admin": clean_self_registered_admin,
+        "is_admin": clean_self_registered_admin, "email": clean_email,
     }, required=("username", "password"))
     throttle.registration()
-    user = accounts.register(data["username"], data["password"], data.get("full_name"))
+    user = accounts.register(data["username"], data["password"], data.get("full_name"),
+                             email=data.get("email"))
     return user_json(user), 201
 
 
@@ -57,4 +58,54 @@ def logout():
 @bp.get("/auth/me")
 @auth_required()
 def me():
-    return user_json(g.user)
+    return user_json(accounts.user_row(g.user.id))
+
+
+@bp.put("/auth/me/email")
+@auth_required()
+def change_email():
+    data = clean_fields(json_body(), {"email": clean_email, "password": _string},
+                        required=("email", "password"))
+    # The current password is checked like a login's, and throttled as one.
+    throttle.login_attempt(g.user.username)
+    try:
+        user = addresses.change_email(g.user.id, data["password"], data["email"])
+    except WrongPasswordError:
+        abort(403, "Incorrect password")
+    throttle.login_succeeded(g.user.username)
+    return user_json(user)
+
+
+@bp.post("/auth/verify-email")
+def verify_email():
+    data = clean_fields(json_body(), {"token": _string}, required=("token",))
+    return user_json(addresses.verify_email(data["token"]))
+
+
+RESET_ANSWER = {"detail": "If that account exists and has an email address, a link is on its way."}
+
+
+@bp.post("/auth/password-reset")
+def password_reset():
+    data = clean_fields(json_body(), {"username": _string, "email": _string})
+    if len(data) != 1:
+        raise ValidationError({"username": ["Give a username or an email, not both."]} if data else
+                              {"email": ["Field required (or give a username)."]})
+    (field, value), = data.items()
+    throttle.password_reset(value)  # counted before any work
+    addresses.request_password_reset(**{field: value})
+    return RESET_ANSWER, 202
+
+
+@bp.post("/auth/password-reset/confirm")
+def password_reset_confirm():
+    data = clean_fields(json_body(), {"token": _string, "password": clean_password},
+                        required=("token", "password"))
+    addresses.reset_password(data["token"], data["password"])
+    return {"detail": "Your password was changed; every session and token of the account has ended."}
+
+
+def _string(value):
+    if not isinstance(value, str) or not value or len(value) > 254 or not is_encodable(value):
+        raise ValueError("Must be a non-empty string of at most 254 characters.")
+    return value

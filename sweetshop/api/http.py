@@ -146,7 +146,7 @@ def sweet_json(sweet):
 
 def user_json(user):
     return {"id": user.id, "username": user.username, "full_name": user.full_name,
-            "is_admin": user.is_admin}
+            "is_admin": user.is_admin, "email": user.email, "email_verified": bool(user.email_verified)}
 
 
 def iso(moment):

@@ -3,7 +3,8 @@ from functools import cache
 
 from config import Config
 
-from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, ORDER_ITEMS_MAX,
+from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, EMAIL_MAX, ID_MAX, NAME_MAX,
+                     ORDER_ITEMS_MAX,
                      PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
                      INITIAL_STOCK_MAX, ORDER_STATUSES, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
 
@@ -81,6 +82,10 @@ SORT = {"name": "sort", "in": "query",
 # Price filters are prices too: at most 2 decimals.
 PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": float(PRICE_BOUND_MAX), "multipleOf": 0.01}
 
+EMAIL = {"type": ["string", "null"], "maxLength": EMAIL_MAX,
+         "description": "An address (a verification link is mailed to it); null or empty for none"}
+TOKEN = {"type": "string", "minLength": 1, "maxLength": 254}
+
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["detail"],
@@ -119,10 +124,22 @@ SCHEMAS = {
         "properties": {"name": NAME, "category": CATEGORY, "price": PRICE, **CONTENT},
     },
     "User": {
-        "type": "object", "required": ["id", "username", "full_name", "is_admin"],
+        "type": "object", "required": ["id", "username", "full_name", "is_admin", "email", "email_verified"],
         "properties": {
             "id": {"type": "integer"}, "username": {"type": "string"},
             "full_name": {"type": ["string", "null"]}, "is_admin": {"type": "boolean"},
+            "email": {"type": ["string", "null"]}, "email_verified": {"type": "boolean"},
+        },
+    },
+    "Mail": {
+        "type": "object",
+        "required": ["id", "to", "subject", "status", "attempts", "last_error", "created_at", "sent_at"],
+        "properties": {
+            "id": {"type": "integer"}, "to": {"type": "string"}, "subject": {"type": "string"},
+            "status": {"enum": ["pending", "sending", "sent", "failed"]},
+            "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "sent_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
     "Register": {
@@ -135,6 +152,7 @@ SCHEMAS = {
                                         "passwords (in any case): those are refused with 422"},
             "full_name": {"type": ["string", "null"], "maxLength": 100},
             "is_admin": {"const": False, "description": "Accepted for older clients; never true"},
+            "email": EMAIL,
         },
     },
     "Login": {
@@ -287,7 +305,7 @@ PATHS = {
         "summary": "Register a customer account",
         "requestBody": {"required": True, "content": _json(_ref("Register"))},
         "responses": {"201": _ok("Registered", _ref("User")),
-                      "400": _error("Username already registered"), **_errors("413", "422", "429")},
+                      "400": _error("Username or email already registered"), **_errors("413", "422", "429")},
     }},
     "/api/auth/login": {"post": {
         "summary": "Log in for a bearer token (form-encoded or JSON)",
@@ -551,6 +569,53 @@ PATHS = {
                                  "409": _error("Your own rights, or yours were revoked first"),
                                  **_errors("401", "403")}},
     },
+    "/api/auth/me/email": {"put": {
+        "summary": "Change your address (unverified until its mailed link is used)", "security": SECURED,
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["email", "password"], "additionalProperties": False,
+            "properties": {"email": EMAIL, "password": {"type": "string", "minLength": 1}}})},
+        "responses": {"200": _ok("The user", _ref("User")), "400": _error("Email already registered"),
+                      "403": _error("Incorrect password"), **_errors("401", "413", "422", "429")},
+    }},
+    "/api/auth/verify-email": {"post": {
+        "summary": "Confirm an address with the token of its mailed link",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["token"], "additionalProperties": False,
+            "properties": {"token": TOKEN}})},
+        "responses": {"200": _ok("The user, verified", _ref("User")),
+                      "400": _error("Invalid or expired link"), **_errors("413", "422")},
+    }},
+    "/api/auth/password-reset": {"post": {
+        "summary": "Mail a password-reset link; the same answer whether or not the account exists",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+            "properties": {"email": TOKEN, "username": TOKEN}})},
+        "responses": {"202": _ok("Accepted", _ref("Error")), **_errors("413", "422", "429")},
+    }},
+    "/api/auth/password-reset/confirm": {"post": {
+        "summary": "Set a new password with a reset link's token; every session and token ends",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["token", "password"], "additionalProperties": False,
+            "properties": {"token": TOKEN, "password": {
+                "type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX,
+                "pattern": rf"^{_CHAR}*$"}}})},
+        "responses": {"200": _ok("Password changed", _ref("Error")),
+                      "400": _error("Invalid or expired link"), **_errors("413", "422")},
+    }},
+    "/api/outbox": {"get": {
+        "summary": "Mails the shop wrote, newest first (admin)", "security": SECURED,
+        "parameters": [*PAGING, {"name": "status", "in": "query",
+                                 "schema": {"enum": ["pending", "sending", "sent", "failed"]}}],
+        "responses": {"200": _ok("Mails", {"type": "array", "items": _ref("Mail")}),
+                      **_errors("401", "403", "422")},
+    }},
+    "/api/outbox/{mail_id}/retry": {"post": {
+        "summary": "Send a failed mail again (admin)", "security": SECURED,
+        "parameters": [{"name": "mail_id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}],
+        "responses": {"200": _ok("The mail, pending again", _ref("Mail")), "404": _error("No such mail"),
+                      "409": _error("Mail has not failed"), **_errors("401", "403")},
+    }},
     "/api/health": {"get": {
         "summary": "Liveness after a database round trip",
         "responses": {"200": _ok("Healthy", {"type": "object", "required": ["status"],

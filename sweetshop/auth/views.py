@@ -3,9 +3,9 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import accounts, throttle
-from ..errors import UsernameTakenError, WrongPasswordError
+from ..errors import EmailTakenError, UsernameTakenError, WrongPasswordError
 from ..extensions import db, login_manager
-from ..forms import ChangePasswordForm, LoginForm, RegisterForm
+from ..forms import ChangePasswordForm, EmailForm, LoginForm, RegisterForm
 from ..models import User
 from ..security import safe_next
 from ..shop import basket
@@ -45,9 +45,12 @@ def register():
                               f"{_duration(error.seconds)}.")
         try:
             # Pages never make an admin: is_admin is not a field of the form.
-            user = accounts.register(form.username.data, form.password.data, form.full_name.data)
+            user = accounts.register(form.username.data, form.password.data, form.full_name.data,
+                                     email=form.email.data)
         except UsernameTakenError as error:
             form.username.errors.append(error.detail)
+        except EmailTakenError as error:
+            form.email.errors.append(error.detail)
         else:
             _start_session(user)
             flash(f"Welcome, {user.username}! Your account is ready and you are logged in.", "success")
@@ -118,7 +121,15 @@ def account():
             login_user(user)  # this session joins the new generation; every other one has ended
             flash("Password changed. Your other sessions and API tokens have ended.", "success")
             return redirect(url_for(".account"))
-    return render_template("auth/account.html", form=form), 422 if form.errors else 200
+    return account_page(form=form)
+
+
+def account_page(form=None, email_form=None):
+    """/account: the password form and the address form; 422 when either came back refused."""
+    form = form or ChangePasswordForm(formdata=None)
+    email_form = email_form or EmailForm(formdata=None, email=current_user.email)
+    status = 422 if form.errors or email_form.errors else 200
+    return render_template("auth/account.html", form=form, email_form=email_form), status
 
 
 def _duration(seconds):
@@ -128,4 +139,6 @@ def _duration(seconds):
 def _throttled(template, form, error, message):
     """The form again, unchanged, with a 429 and when to try again."""
     flash(message, "error")
+    if template == "auth/account.html":
+        return account_page(form=form)[0], 429, {"Retry-After": str(error.seconds)}
     return render_template(template, form=form), 429, {"Retry-After": str(error.seconds)}
