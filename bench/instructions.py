@@ -11,7 +11,10 @@ client side. PostgreSQL, the HTTP server, wrk and the kernel are not counted.
 
 Standalone (a throwaway database of its own; valgrind needed)::
 
-    .venv/bin/python bench/instructions.py [--count 200]
+    .venv/bin/python -m bench.instructions [--count 200]
+
+Under callgrind this file runs as a script (``--child``), so at module level it imports only the
+standard library: the package's modules are imported where the parent needs them.
 """
 import argparse
 import functools
@@ -32,9 +35,9 @@ def measure(url, token, variants, count=COUNT):
     """``{variant name: instructions per request}`` for ``variants`` (bench/scenarios.py's:
     Sweetshop, a revision of it, or a reference), each buying its own sweet on ``url``; None for
     one that callgrind could not count (its error is logged)."""
-    import common
-    from catalogue import load_sweets
-    from harness import server_env
+    from . import common
+    from .catalogue import load_sweets
+    from .harness import server_env
     db = common.Database(url)
     try:
         with db.conn.cursor() as cursor:
@@ -79,8 +82,8 @@ def _child(app_name, path, token, count):
         from sweetshop import create_app
         app = create_app()
     else:
+        # bench.reference, found on the environment's path with the checkout (make install puts it there).
         module, _, name = app_name.partition(":")
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         app = getattr(__import__(module, fromlist=[name]), name)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -105,11 +108,10 @@ def main():
         return _child(app_name, path, os.environ["BENCH_TOKEN"], int(count))
     from contextlib import ExitStack
 
-    import common  # noqa: F401  (puts the project and tests/ on sys.path)
-    import scenarios
-    from harness import TEST_PASSWORD, migrated_database, server_env
+    from . import common, scenarios
+    from .harness import TEST_PASSWORD, migrated_database, server_env
     if not available():
-        sys.exit("bench/instructions.py needs valgrind (Debian: apt-get install valgrind)")
+        sys.exit("python -m bench.instructions needs valgrind (Debian: apt-get install valgrind)")
     with ExitStack() as stack:
         url = stack.enter_context(migrated_database("postgresql", None, server=common.POSTGRES_URL,
                                                     prefix="sweetshop_bench"))
