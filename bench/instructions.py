@@ -18,6 +18,7 @@ standard library: the package's modules are imported where the parent needs them
 """
 import argparse
 import functools
+import gc
 import os
 import re
 import subprocess
@@ -93,6 +94,10 @@ def _child(app_name, path, token, count):
 
     for _ in range(WARM_UP):
         buy_one()
+    # A full collection walks every object the process holds, so where one falls (inside the counted
+    # loop or not) would move the count by far more than a change to the purchase's code: the app's
+    # objects after the warm-up are left out of collections; what the purchases allocate is not.
+    gc.freeze()
     # Called once, with (None, 0): callgrind counts only while functools_reduce runs.
     functools.reduce(lambda *_: [buy_one() for _ in range(count)], range(1), None)
 
