@@ -55,12 +55,11 @@ screenshots: install-test
 	SWEETSHOP_SCREENSHOTS=1 SWEETSHOP_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser/test_screenshots.py
 
 # PostgreSQL required (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432); wrk and pgbench
-# on PATH (valgrind for the instructions table, skipped without). About 25 minutes; writes
-# docs/BENCHMARKS.md and docs/bench-sweep*.svg. Not part of `make test`.
+# on PATH (valgrind for the instructions table, skipped without). About 15 minutes; writes
+# docs/BENCHMARKS.md (`python -m bench --help` for subsets and A/B runs). Not part of `make test`.
 # BENCH_QUICK=1 make bench: a smoke run of a few minutes, written to bench/results/ (git-ignored).
 bench: install-test
-	$(PIP_INSTALL) -e '.[bench]'
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache *.egg-info

@@ -1,8 +1,4 @@
-"""What every part of the bench shares: paths, settings, the plan of a run, the load generators.
-
-Importing this puts the project and ``tests/`` on ``sys.path``, so bench modules can use the
-live-server harness the tests use (``tests/harness.py``) and the shop's own modules.
-"""
+"""What every part of the bench shares: paths, settings, the plan of a run, the load generators."""
 import json
 import os
 import re
@@ -13,13 +9,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
+
+from .harness import libpq_url
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [path for path in (str(ROOT), str(ROOT / "tests")) if path not in sys.path]
-
-import psycopg2  # noqa: E402
-
-from harness import libpq_url  # noqa: E402
-
 BENCH = ROOT / "bench"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 # How the shop and the references are served: the same for every variant of a scenario.
@@ -46,20 +40,14 @@ class Plan:
     # This machine's speed drifts by up to ±40 % from one ten seconds to the next (other
     # machines share its host), so many short alternating rounds beat a few long ones.
     rounds: int = 5
-    seconds: int = 6              # per hot-row, spread, network and orders run
-    sweep: tuple = (1, 4, 16, 32, 64)
-    sweep_rounds: int = 3
-    sweep_seconds: int = 4
+    seconds: int = 6              # per hot-row, network and orders run
     catalogue_sweets: int = 100_000
     catalogue_seconds: int = 4
-    profile_seconds: int = 8
-    cpu_requests: int = 1500      # per app, in process (bench/cpu_per_request.py)
     quick: bool = False
 
 
 FULL = Plan()
-QUICK = Plan(rounds=1, seconds=3, sweep=(1, 32), sweep_rounds=1, sweep_seconds=2, catalogue_sweets=10_000,
-             catalogue_seconds=2, profile_seconds=3, cpu_requests=200, quick=True)
+QUICK = Plan(rounds=1, seconds=3, catalogue_sweets=10_000, catalogue_seconds=2, quick=True)
 
 
 def log(*parts):

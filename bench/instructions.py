@@ -11,10 +11,14 @@ client side. PostgreSQL, the HTTP server, wrk and the kernel are not counted.
 
 Standalone (a throwaway database of its own; valgrind needed)::
 
-    .venv/bin/python bench/instructions.py [--count 200]
+    .venv/bin/python -m bench.instructions [--count 200]
+
+Under callgrind this file runs as a script (``--child``), so at module level it imports only the
+standard library: the package's modules are imported where the parent needs them.
 """
 import argparse
 import functools
+import gc
 import os
 import re
 import subprocess
@@ -32,9 +36,9 @@ def measure(url, token, variants, count=COUNT):
     """``{variant name: instructions per request}`` for ``variants`` (bench/scenarios.py's:
     Sweetshop, a revision of it, or a reference), each buying its own sweet on ``url``; None for
     one that callgrind could not count (its error is logged)."""
-    import common
-    from catalogue import load_sweets
-    from harness import server_env
+    from . import common
+    from .catalogue import load_sweets
+    from .harness import server_env
     db = common.Database(url)
     try:
         with db.conn.cursor() as cursor:
@@ -79,8 +83,8 @@ def _child(app_name, path, token, count):
         from sweetshop import create_app
         app = create_app()
     else:
+        # bench.reference, found on the environment's path with the checkout (make install puts it there).
         module, _, name = app_name.partition(":")
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         app = getattr(__import__(module, fromlist=[name]), name)
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
@@ -90,6 +94,10 @@ def _child(app_name, path, token, count):
 
     for _ in range(WARM_UP):
         buy_one()
+    # A full collection walks every object the process holds, so where one falls (inside the counted
+    # loop or not) would move the count by far more than a change to the purchase's code: the app's
+    # objects after the warm-up are left out of collections; what the purchases allocate is not.
+    gc.freeze()
     # Called once, with (None, 0): callgrind counts only while functools_reduce runs.
     functools.reduce(lambda *_: [buy_one() for _ in range(count)], range(1), None)
 
@@ -105,11 +113,10 @@ def main():
         return _child(app_name, path, os.environ["BENCH_TOKEN"], int(count))
     from contextlib import ExitStack
 
-    import common  # noqa: F401  (puts the project and tests/ on sys.path)
-    import scenarios
-    from harness import TEST_PASSWORD, migrated_database, server_env
+    from . import common, scenarios
+    from .harness import TEST_PASSWORD, migrated_database, server_env
     if not available():
-        sys.exit("bench/instructions.py needs valgrind (Debian: apt-get install valgrind)")
+        sys.exit("python -m bench.instructions needs valgrind (Debian: apt-get install valgrind)")
     with ExitStack() as stack:
         url = stack.enter_context(migrated_database("postgresql", None, server=common.POSTGRES_URL,
                                                     prefix="sweetshop_bench"))

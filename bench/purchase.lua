@@ -1,15 +1,7 @@
 -- wrk script: POST a one-unit purchase with the bench user's bearer token.
--- BENCH_SWEETS="first:count" spreads requests over ids first..first+count-1 at random;
--- without it every request buys the sweet in the URL (the hot row).
+-- Every request buys the sweet in the URL (the hot row).
 -- done() prints one JSON line the runner parses: status counts and latency percentiles.
 local token = os.getenv("BENCH_TOKEN")
-local spread = os.getenv("BENCH_SWEETS")
-local path_format = os.getenv("BENCH_PATH") or "/api/sweets/%d/purchase"
-local first, count
-if spread then
-  first, count = spread:match("(%d+):(%d+)")
-  first, count = tonumber(first), tonumber(count)
-end
 
 wrk.method = "POST"
 wrk.body = '{"quantity": 1}'
@@ -24,14 +16,6 @@ end
 
 function init(args)
   ok, other = 0, 0
-  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
-end
-
-function request()
-  if first then
-    return wrk.format(nil, string.format(path_format, first + math.random(0, count - 1)))
-  end
-  return wrk.format()
 end
 
 function response(status, headers, body)

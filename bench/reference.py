@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from flask import Flask, request
 from sqlalchemy import create_engine, text
 
-from sweetshop import config
+import config
 
 TOKEN_USER = text("SELECT user_id FROM api_tokens WHERE token_hash = :digest AND expires_at > :now")
 CONDITIONAL_UPDATE = text(

@@ -1,8 +1,7 @@
-"""The bench's report: one run's results rendered through bench/report.md.j2, and the sweep charts.
+"""The bench's report: one run's results rendered through bench/report.md.j2.
 
-A full run writes docs/BENCHMARKS.md (keeping its hand-written part) and docs/bench-sweep*.svg;
-a quick or partial run writes the same files to bench/results/ (git-ignored), so smoke runs
-never replace committed results.
+A full run writes docs/BENCHMARKS.md (keeping its hand-written part); a quick or partial run
+writes it to bench/results/ (git-ignored), so smoke runs never replace committed results.
 """
 import os
 import platform
@@ -12,10 +11,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-import common
-from chart import line_chart
-from common import BENCH, CONNECTIONS, ROOT, log, run
-from scenarios import BARE, FOR_UPDATE, LEAN, PGBENCH, SPREAD_SWEETS, SWEETSHOP, VARIANTS
+from . import common
+from .common import BENCH, CONNECTIONS, ROOT, log, run
+from .scenarios import BARE, FOR_UPDATE, LEAN, PGBENCH, SWEETSHOP
 
 DOCS = ROOT / "docs"
 SCRATCH = BENCH / "results"
@@ -70,10 +68,9 @@ def _round_ratios(table, reference):
 
 
 def targets(results):
-    """``(target, measured, met)`` rows for issue 14's targets; a scenario not run says so."""
+    """``(target, measured, met)`` rows for the shop's speed targets; a scenario not run says so."""
     rows = []
-    hot, spread, network, orders, catalogue = (results.get(k) for k in
-                                               ("hot", "spread", "network", "orders", "catalogue"))
+    hot, network, orders, catalogue = (results.get(k) for k in ("hot", "network", "orders", "catalogue"))
     if hot:
         shop = hot[SWEETSHOP.name]
         vs_c, vs_a = shop["rps"] / hot[FOR_UPDATE.name]["rps"], shop["rps"] / hot[BARE.name]["rps"]
@@ -84,9 +81,7 @@ def targets(results):
              f"{vs_a:.2f}× {_round_ratios(hot, BARE.name)}", _met(vs_a >= 0.75)),
             ("hot row p99 ≤ 100 ms", f"{shop['p99_ms']:.1f} ms", _met(shop["p99_ms"] <= 100)),
         ]
-    tables = (hot, spread, network and network["results"])
-    purchase_runs = [table[SWEETSHOP.name] for table in tables if table]
-    purchase_runs += [row[SWEETSHOP.name] for row in (results.get("sweep") or {}).values()]
+    purchase_runs = [table[SWEETSHOP.name] for table in (hot, network and network["results"]) if table]
     if purchase_runs:
         errors = sum(s["non_2xx"] for s in purchase_runs)
         consistent = all(s["consistent"] for s in purchase_runs)
@@ -111,21 +106,11 @@ def targets(results):
                      f"{'yes' if orders['consistent'] else 'NO'} ({orders['rps']:,.0f} orders/s, "
                      f"p99 {orders['p99_ms']:.1f} ms)", _met(ok)))
     if catalogue:
-        searches = {k: v for k, v in catalogue["results"]["with indexes"].items() if not k.startswith("deep")}
+        searches = {k: v for k, v in catalogue["results"].items() if not k.startswith("deep")}
         worst = max(v["p95_ms"] for v in searches.values())
         rows.append((f"catalogue search p95 ≤ 25 ms at {catalogue['sweets']:,} sweets (worst kind of search)",
                      f"{worst:.1f} ms", _met(worst <= 25)))
     return rows
-
-
-def _charts(sweep, directory):
-    names = [v.name for v in VARIANTS]
-    xs = list(sweep)
-    for suffix, key, title, unit in (("", "rps", "throughput", "requests (transactions) per second"),
-                                     ("-p99", "p99_ms", "p99 latency", "p99 latency, ms")):
-        (directory / f"bench-sweep{suffix}.svg").write_text(line_chart(
-            f"Hot-row purchases: {title} by concurrent connections (median of rounds)",
-            "concurrent connections", unit, xs, {name: [sweep[c][name][key] for c in xs] for name in names}))
 
 
 def write(results, complete):
@@ -133,22 +118,18 @@ def write(results, complete):
     bench/results/. Returns the report's path."""
     directory = DOCS if complete else SCRATCH
     directory.mkdir(exist_ok=True)
-    if results.get("sweep"):
-        _charts(results["sweep"], directory)
     env = Environment(loader=FileSystemLoader(BENCH), undefined=StrictUndefined, trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.globals.update(ledger_note=_ledger_note, short=_short, SWEETSHOP=SWEETSHOP.name, BARE=BARE.name,
                        FOR_UPDATE=FOR_UPDATE.name, LEAN=LEAN.name, PGBENCH=PGBENCH.name)
     context = {key: results.get(key) for key in
-               ("hot", "spread", "sweep", "network", "orders", "login_flood", "catalogue", "profile",
-                "instructions")}
+               ("hot", "network", "orders", "login_flood", "catalogue", "instructions")}
     context.update(
         started=f"{results['started']:%Y-%m-%d %H:%M}", plan=results["plan"],
         machine=machine(results["load"]),
         duration_minutes=results["duration_seconds"] / 60, workers=common.WORKERS, threads=common.THREADS,
         levers=results["levers"], ab=results["ab"], targets=targets(results), connections=CONNECTIONS,
-        spread_sweets=SPREAD_SWEETS, sweep_names=[v.name for v in VARIANTS], chart_prefix="",
         command_line=results["command_line"], commands=common.commands)
     text = env.get_template("report.md.j2").render(context)
     # Markdown wants a blank line around each heading and table; the template's optional sections
@@ -160,5 +141,5 @@ def write(results, complete):
     if committed.exists() and KEEP_MARKER in committed.read_text():
         kept = committed.read_text().split(KEEP_MARKER, 1)[1]
     report.write_text(text.rstrip("\n") + "\n\n" + KEEP_MARKER + kept)
-    log(f"wrote {report.relative_to(ROOT)}" + (" and the sweep charts" if results.get("sweep") else ""))
+    log(f"wrote {report.relative_to(ROOT)}")
     return report

@@ -6,11 +6,11 @@ created here and dropped at the end: Sweetshop and the benchmark-only references
 pgbench for the database's own ceiling, bench/netdelay.py as the network. The scenarios are
 in bench/scenarios.py, the report's layout in bench/report.md.j2.
 
-    .venv/bin/python bench/run.py                 # the full run (about 25 minutes): docs/BENCHMARKS.md
-    .venv/bin/python bench/run.py --quick         # a smoke run (about 5 minutes): bench/results/
-    .venv/bin/python bench/run.py --quick --only network,orders
-    .venv/bin/python bench/run.py --ab POOL_PRE_PING=false   # adds an A/B variant of Sweetshop
-    .venv/bin/python bench/run.py --ab-revision 1a2b3c4        # ... and one of an older revision
+    .venv/bin/python -m bench                 # the full run (about 15 minutes): docs/BENCHMARKS.md
+    .venv/bin/python -m bench --quick         # a smoke run (a few minutes): bench/results/
+    .venv/bin/python -m bench --quick --only network,orders
+    .venv/bin/python -m bench --ab POOL_PRE_PING=false   # adds an A/B variant of Sweetshop
+    .venv/bin/python -m bench --ab-revision 1a2b3c4        # ... and one of an older revision
 
 BENCH_QUICK=1 is the same as --quick; BENCH_AB="NAME=value;NAME=value" the same as --ab.
 """
@@ -27,16 +27,11 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import common
-import instructions
-import report
-import scenarios
-from common import FULL, QUICK, log, run
-from harness import migrated_database, postgres_error
-from profiling import profile
+from . import common, instructions, report, scenarios
+from .common import FULL, QUICK, log, run
+from .harness import migrated_database, postgres_error
 
-SCENARIOS = ("hot", "spread", "sweep", "network", "orders", "login_flood", "profile", "instructions",
-             "catalogue")
+SCENARIOS = ("hot", "network", "orders", "login_flood", "instructions", "catalogue")
 # Settings that are candidate speed levers: the report says how each was set in the run. Add a
 # lever here when adding one, so that every A/B shows what else was on.
 LEVERS = {"POOL_PRE_PING": True, "LOG_LEVEL": "INFO", "RATELIMIT_ENABLED": True}
@@ -93,7 +88,7 @@ def count_instructions(url, token, ab, plan):
 
 
 def arguments():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
                         help="one short round of everything (a smoke test; numbers mean nothing)")
@@ -145,16 +140,13 @@ def main():
         variants = scenarios.VARIANTS + tuple(ab)
         servers = scenarios.start_servers(stack, url, variants, common.WORKERS, common.THREADS)
         token = scenarios.buyer_token(servers[scenarios.SWEETSHOP.server_key])
-        shop = scenarios.Shop(db, servers, token, variants, "Loopback", spread="spread" in only)
+        shop = scenarios.Shop(db, servers, token, variants, "Loopback")
         steps = [("hot", lambda: scenarios.hot_row(shop, plan, variants)),
-                 ("spread", lambda: scenarios.spread(shop, plan)),
-                 ("sweep", lambda: scenarios.sweep(shop, plan)),
                  ("network", lambda: scenarios.network(db, token, plan, ab)),
                  ("orders", lambda: scenarios.orders(shop, plan)),
                  ("login_flood", lambda: scenarios.login_flood(shop, plan)),
-                 ("profile", lambda: profile(shop, plan)),
                  ("instructions", lambda: count_instructions(url, token, ab, plan)),
-                 ("catalogue", lambda: scenarios.catalogue(shop, plan))]  # last: it drops indexes
+                 ("catalogue", lambda: scenarios.catalogue(shop, plan))]
         for name, step in steps:
             if name in only:
                 log(name.replace("_", " "))
@@ -163,8 +155,8 @@ def main():
                     log(f"  skipped: {results[name]['skipped']}")
     results.update(started=started, load=load, duration_seconds=time.monotonic() - clock, plan=plan,
                    levers=lever_values(), ab=[variant.name for variant in ab],
-                   command_line="make bench      # = .venv/bin/python bench/run.py"
-                   if len(sys.argv) == 1 else shlex.join(["python", "bench/run.py", *sys.argv[1:]]))
+                   command_line="make bench      # = .venv/bin/python -m bench"
+                   if len(sys.argv) == 1 else shlex.join(["python", "-m", "bench", *sys.argv[1:]]))
     report.write(results, complete=not plan.quick and only == set(SCENARIOS))
 
 

@@ -18,17 +18,14 @@ from urllib.parse import quote
 import requests
 from sqlalchemy.engine import make_url
 
-import catalogue_sort
-import common
-from catalogue import load_sweets
-from common import BENCH, CONNECTIONS, HOT_STOCK, log, pgbench, served, wrk
-from harness import SHOP, LiveServer, libpq_url, server_environment
-from netdelay import NetDelay
+from . import common
+from .catalogue import ADJECTIVES, CATEGORIES, FLAVOURS, load_sweets
+from .common import BENCH, CONNECTIONS, HOT_STOCK, log, pgbench, served, wrk
+from .harness import SHOP, LiveServer, libpq_url, server_environment
+from .netdelay import NetDelay
 
 SHOP_APP, REFERENCE_APP = SHOP, "bench.reference:app"
 PURCHASE = "/api/sweets/%d/purchase"
-SPREAD_SWEETS = 1000
-SPREAD_STOCK = 10 ** 6
 BUYER = "bench"
 
 
@@ -102,12 +99,10 @@ def buyer_token(server):
 class Shop:
     """Servers over one database, a customer's token, and sweets of its own for each variant."""
 
-    def __init__(self, db, servers, token, variants, label, spread=False):
+    def __init__(self, db, servers, token, variants, label):
         self.db, self.servers, self.token = db, servers, token
         with db.conn.cursor() as cursor:
             self.hot = {v: load_sweets(cursor, 1, HOT_STOCK, f"{label} hot {v.name} ")[0] for v in variants}
-            self.spread = {v: load_sweets(cursor, SPREAD_SWEETS, SPREAD_STOCK, f"{label} spread {v.name} ")
-                           for v in variants} if spread else {}
 
     def server(self, variant):
         return self.servers[variant.server_key]
@@ -118,30 +113,23 @@ class Shop:
             " (SELECT count(*) FROM stock_movements WHERE kind = 'purchase' AND sweet_id = ANY(%(ids)s))",
             {"ids": ids})[0]
 
-    def measure(self, variant, connections, seconds, spread=False):
+    def measure(self, variant, connections, seconds):
         """One timed run, checked against the database afterwards.
 
         wrk drops the responses still in flight when its time is up, so the database may
         show up to ``connections`` more sales than wrk counted 200s; Sweetshop's own request
         log counts every 200 it sent, and that count must match stock and ledger exactly.
         """
-        ids = self.spread[variant] if spread else [self.hot[variant]]
+        ids = [self.hot[variant]]
         stock_before, ledger_before = self._state(ids)
         if variant.is_shop:
             self.server(variant).new_log_lines()  # skip what was logged before this run
         cpu_before = common.busy_cpu_seconds()
         if variant is PGBENCH:
-            if spread:
-                stats = pgbench(self.db, connections, seconds, BENCH / "pgbench_spread.sql",
-                                first=ids[0], last=ids[-1])
-            else:
-                stats = pgbench(self.db, connections, seconds, BENCH / "pgbench_purchase.sql", sweet=ids[0])
+            stats = pgbench(self.db, connections, seconds, BENCH / "pgbench_purchase.sql", sweet=ids[0])
         else:
-            env = {"BENCH_TOKEN": self.token, "BENCH_PATH": variant.path}
-            if spread:
-                env["BENCH_SWEETS"] = f"{ids[0]}:{len(ids)}"
             stats = wrk(self.server(variant).base + variant.path % ids[0], connections, seconds,
-                        BENCH / "purchase.lua", **env)
+                        BENCH / "purchase.lua", BENCH_TOKEN=self.token)
         # On 2 cores every variant runs out of CPU, so CPU per request explains its throughput.
         stats["cpu_ms"] = 1000 * (common.busy_cpu_seconds() - cpu_before) / max(stats["requests"], 1)
         # Let the requests wrk abandoned finish. A slowed worker may log its last answer after
@@ -171,12 +159,12 @@ class Shop:
         return stats
 
 
-def rounds_of(shop, label, variants, connections, seconds, rounds, spread=False):
+def rounds_of(shop, label, variants, connections, seconds, rounds):
     """``rounds`` alternating runs of every variant; each variant's summary (medians)."""
     results = {v: [] for v in variants}
     for r in range(rounds):
         for variant in variants:
-            stats = shop.measure(variant, connections, seconds, spread)
+            stats = shop.measure(variant, connections, seconds)
             results[variant].append(stats)
             log(f"  {label} round {r + 1} {variant.name:30} {stats['rps']:8.0f} req/s  "
                 f"p99 {stats['p99_us'] / 1000:6.1f} ms  non-2xx {stats['non_2xx']}  "
@@ -197,22 +185,13 @@ def summary(runs):
             "each_rps": [round(run["rps"]) for run in runs]}
 
 
-# --- 1-3. Hot row, spread, sweep: on this machine's loopback ----------------------------------
+# --- 1. Hot row: on this machine's loopback ----------------------------------------------------
 
 def hot_row(shop, plan, variants):
     return rounds_of(shop, "hot", variants, CONNECTIONS, plan.seconds, plan.rounds)
 
 
-def spread(shop, plan):
-    return rounds_of(shop, "spread", VARIANTS, CONNECTIONS, plan.seconds, plan.rounds, spread=True)
-
-
-def sweep(shop, plan):
-    return {c: rounds_of(shop, f"sweep c={c}", VARIANTS, c, plan.sweep_seconds, plan.sweep_rounds)
-            for c in plan.sweep}
-
-
-# --- 4. A database across a network -----------------------------------------------------------
+# --- 2. A database across a network -----------------------------------------------------------
 
 def select_one_round_trip_ms(url, tries=200):
     """Median wall time of ``SELECT 1`` on one connection to ``url`` (libpq form)."""
@@ -256,7 +235,7 @@ def network(db, token, plan, ab_variants):
             "workers": common.NET_WORKERS, "threads": common.NET_THREADS, "delay_ms": common.NET_DELAY_MS}
 
 
-# --- 5. Orders (SPEC 7) -----------------------------------------------------------------------
+# --- 3. Orders ----------------------------------------------------------------------------------
 
 ORDER_LINES = 3
 # PostgreSQL flushes a backend's statistics (deadlocks among them) at most every 10 s once it is
@@ -279,14 +258,14 @@ def orders(shop, plan):
     """Orders of one unit of each of 3 hot sweets at 32 connections, half listing them in
     ascending and half in descending id order (bench/orders.lua).
 
-    Skipped, with the reason, while the shop has no ``POST /api/orders``.
+    Skipped, with the reason, when the shop answers ``POST /api/orders`` 404 or 405.
     """
     server = shop.server(SWEETSHOP)
     probe = requests.post(server.base + "/api/orders", json={"items": []}, timeout=30,
                           headers={"Authorization": f"Bearer {shop.token}"})
     if probe.status_code in (404, 405):
         return {"skipped": f"POST /api/orders answered {probe.status_code}: the orders feature "
-                           "(SPEC section 7) is not in this build"}
+                           "is not in this build"}
     with shop.db.conn.cursor() as cursor:
         ids = load_sweets(cursor, ORDER_LINES, HOT_STOCK, "Orders hot ")
     deadlocks_before = _deadlocks(shop.db)
@@ -327,7 +306,7 @@ def orders(shop, plan):
             "consistent": all(run["consistent"] for run in runs)}
 
 
-# --- 6. Login flood (issue 11): the security work's bench/login_flood.py ---------------------
+# --- 4. Login flood: bench/login_flood.py --------------------------------------------------------
 
 FLOOD_THREADS = 8
 
@@ -337,21 +316,14 @@ def login_flood(shop, plan):
     it off: ``bench/login_flood.py``'s ``measure`` on this run's database, with servers of its
     own (the throttle and production hashing are on there, unlike on every other server here).
     """
-    import login_flood as flood
+    from . import login_flood as flood
     return flood.measure(shop.db.url, "login", plan.seconds, FLOOD_THREADS, plan.rounds, log=log)
 
 
-# --- 7. Catalogue at scale --------------------------------------------------------------------
-
-# Migrations 0002 and 0005 (PostgreSQL only); "without indexes" is measured after dropping them
-# (not after a downgrade, which would also take away columns the running shop reads).
-CATALOGUE_INDEXES = ("ix_sweets_name_trgm", "ix_sweets_category_lower_id", "ix_sweets_price",
-                     *catalogue_sort.SORT_INDEXES)
-
+# --- 5. Catalogue at scale ------------------------------------------------------------------
 
 def catalogue_queries():
     """Paths for each kind of catalogue request, varied so caches do not flatter them."""
-    from catalogue import ADJECTIVES, CATEGORIES, FLAVOURS
     names = ([f.lower() for f in FLAVOURS[:8]] + [a[:4].upper() for a in ADJECTIVES[:6]]
              + ["ry dr", "ot che", "17", "4711", "Mint Drops 13", "zzz-no-match"])
     return {
@@ -372,65 +344,23 @@ def catalogue_queries():
     }
 
 
-def _measure_catalogue(server, seconds, rounds):
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for kind, paths in catalogue_queries().items():
-            listing = Path(tmp) / "paths.txt"
-            listing.write_text("\n".join(paths) + "\n")
-            runs = [wrk(server.base, 1, seconds, BENCH / "catalogue.lua", BENCH_PATHS_FILE=str(listing))
-                    for _ in range(rounds)]
-            results[kind] = {"p50_ms": median(runs, "p50_us") / 1000, "p95_ms": median(runs, "p95_us") / 1000,
-                             "rps": median(runs, "rps"), "non_2xx": sum(run["non_2xx"] for run in runs)}
-            log(f"  catalogue {kind:28} p50 {results[kind]['p50_ms']:6.2f} ms  "
-                f"p95 {results[kind]['p95_ms']:6.2f} ms  non-2xx {results[kind]['non_2xx']}")
-    return results
-
-
-def _explain(db):
-    """EXPLAIN ANALYZE of the SQL the shop's own catalogue code sends, one per kind of search."""
-    from sqlalchemy.dialects import postgresql
-
-    from sweetshop import catalog, create_app
-    app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": db.url})
-    cases = {"common name substring (name=mint)": {"name": "mint"},
-             "rare name substring (name=4711)": {"name": "4711"},
-             "category (category=toffee)": {"category": "toffee"},
-             "narrow price range (30.00-30.25)": {"min_price": 30, "max_price": 30.25},
-             "all three (name=mint, category=toffee, 1.00-11.00)":
-                 {"name": "mint", "category": "toffee", "min_price": 1, "max_price": 11}}
-    plans = {}
-    with app.app_context():
-        for label, filters in cases.items():
-            query = catalog._matching(**filters).order_by(catalog.Sweet.id).limit(100)
-            sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-            rows = db.query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql.replace("%%", "%"))
-            plans[label] = "\n".join(row[0] for row in rows)
-    return plans
-
-
 def catalogue(shop, plan):
-    """Searches, sorted pages and a deep page over ``plan.catalogue_sweets`` sweets, with and without
-    indexes; and each sort order's catalogue-page SQL timed by PostgreSQL (bench/catalogue_sort.py).
-
-    Runs last: it leaves the database without the catalogue indexes of migrations 0002 and 0005.
-    """
+    """Searches, sorted pages and a deep page over ``plan.catalogue_sweets`` sweets, each kind sent by
+    one wrk connection cycling through its paths; latency at the client."""
     log(f"catalogue: loading {plan.catalogue_sweets:,} sweets")
     with shop.db.conn.cursor() as cursor:
         load_sweets(cursor, plan.catalogue_sweets, 100)
     shop.db.query("ANALYZE")
     server = shop.server(SWEETSHOP)
-    results = {"with indexes": _measure_catalogue(server, plan.catalogue_seconds, plan.rounds)}
-    plans = _explain(shop.db)
-    repeat = 5 if plan.quick else catalogue_sort.REPEAT
-    sort_cases = catalogue_sort.statements(shop.db.url, plan.catalogue_sweets)
-    log(f"  catalogue sorting: {len(sort_cases)} queries x {repeat}, with the indexes")
-    sort_times, sort_plans = catalogue_sort.measure(shop.db, sort_cases, repeat)
-    shop.db.query("DROP INDEX " + ", ".join(CATALOGUE_INDEXES))
-    shop.db.query("ANALYZE")
-    results["without indexes"] = _measure_catalogue(server, plan.catalogue_seconds, 1)
-    log("  catalogue sorting, without the indexes")
-    sort_without, sort_plans_without = catalogue_sort.measure(shop.db, sort_cases, repeat)
-    return {"sweets": plan.catalogue_sweets, "results": results, "plans": plans,
-            "sorting": catalogue_sort.markdown(sort_times, sort_without, sort_plans, sort_plans_without),
-            "sort_repeat": repeat}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, paths in catalogue_queries().items():
+            listing = Path(tmp) / "paths.txt"
+            listing.write_text("\n".join(paths) + "\n")
+            runs = [wrk(server.base, 1, plan.catalogue_seconds, BENCH / "catalogue.lua",
+                        BENCH_PATHS_FILE=str(listing)) for _ in range(plan.rounds)]
+            results[kind] = {"p50_ms": median(runs, "p50_us") / 1000, "p95_ms": median(runs, "p95_us") / 1000,
+                             "rps": median(runs, "rps"), "non_2xx": sum(run["non_2xx"] for run in runs)}
+            log(f"  catalogue {kind:28} p50 {results[kind]['p50_ms']:6.2f} ms  "
+                f"p95 {results[kind]['p95_ms']:6.2f} ms  non-2xx {results[kind]['non_2xx']}")
+    return {"sweets": plan.catalogue_sweets, "results": results}

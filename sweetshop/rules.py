@@ -1,10 +1,14 @@
 """What makes input valid: one definition shared by the admin forms, the pages and the API.
 
 Each ``clean_*`` function takes a raw value and returns it cleaned, or raises
-``ValueError`` with a message fit to show next to the field.
+``ValueError`` with a message fit to show next to the field. A field's function carries the JSON
+Schema that says the same in the API's document (``json_schema``), and each JSON request body is
+a ``Body``: the API validates with it and the document's request schemas are made from it, so
+the two cannot list different fields, bounds or requirements.
 """
 import re
 import unicodedata
+import dataclasses
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -43,6 +47,28 @@ COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{1,64}")
 # A plain decimal in ASCII digits: int() and Decimal() also take "1_000" and other scripts' digits.
 DECIMAL_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+# One-line text with something besides spaces (clean_text), as a JSON Schema pattern: no control
+# characters, not blank once trimmed. (Lone surrogates are refused too, but ECMA regexes cannot name them.)
+_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"
+PLAIN_TEXT = rf"^{_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_CHAR}*$"
+
+
+def json_schema(schema):
+    """Attach to a ``clean_*`` function the JSON Schema of the values it accepts, for the API's document."""
+    def attach(clean):
+        clean.schema = schema
+        return clean
+    return attach
+
+
+def _text_schema(max_length):
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": PLAIN_TEXT}
+
+
+def _integer_schema(low, high):
+    return {"type": "integer", "minimum": low, "maximum": high}
 
 
 def is_encodable(value):
@@ -89,14 +115,19 @@ def clean_text(value, max_length):
     return _at_most(max_length, value)
 
 
+@json_schema(_text_schema(NAME_MAX))
 def clean_name(value):
     return clean_text(value, NAME_MAX)
 
 
+@json_schema(_text_schema(CATEGORY_MAX))
 def clean_category(value):
     return clean_text(value, CATEGORY_MAX)
 
 
+# Several lines: newlines and tabs allowed, other control characters not.
+@json_schema({"type": ["string", "null"], "maxLength": DESCRIPTION_MAX,
+              "pattern": r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"})
 def clean_description(value):
     """Plain text of up to DESCRIPTION_MAX characters with its line breaks (``None`` is empty).
 
@@ -111,11 +142,13 @@ def clean_description(value):
     return _at_most(DESCRIPTION_MAX, value.strip())
 
 
+@json_schema(_text_schema(UNIT_MAX))
 def clean_unit(value):
     """What the price buys, e.g. ``each``, ``per 100 g``, ``per bag``."""
     return clean_text(value, UNIT_MAX)
 
 
+@json_schema({"type": "array", "uniqueItems": True, "items": {"enum": list(ALLERGENS)}})
 def clean_allergens(value):
     """A list of allergen names from ALLERGENS (any case), returned once each, sorted."""
     if not isinstance(value, (list, tuple)):
@@ -160,6 +193,7 @@ def to_decimal(value):
     return value
 
 
+@json_schema({"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01})
 def clean_price(value):
     value = to_decimal(value)
     if value <= 0:
@@ -197,14 +231,17 @@ def clean_count(value, low, high):
     return value
 
 
+@json_schema(_integer_schema(0, INITIAL_STOCK_MAX))
 def clean_initial_stock(value):
     return clean_count(value, 0, INITIAL_STOCK_MAX)
 
 
+@json_schema(_integer_schema(1, PURCHASE_MAX))
 def clean_purchase_quantity(value):
     return clean_count(value, 1, PURCHASE_MAX)
 
 
+@json_schema(_integer_schema(0, RESTOCK_MAX))
 def clean_restock_quantity(value):
     return clean_count(value, 0, RESTOCK_MAX)
 
@@ -213,10 +250,44 @@ ORDER_ITEMS_MAX = 50
 ID_MAX = 2_147_483_647
 
 
+@json_schema(_integer_schema(1, ID_MAX))
 def clean_sweet_id(value):
     return clean_count(value, 1, ID_MAX)
 
 
+@dataclasses.dataclass(frozen=True)
+class Body:
+    """A JSON request body: each field's ``clean_*`` function, the fields that must be present,
+    the known fields that are never allowed (with why), and the defaults of absent fields.
+
+    ``clean`` validates a body; ``schema`` is its JSON Schema for the API's document. Any field
+    not in ``rules`` is refused, and the schema says so (``additionalProperties: false``).
+    """
+    rules: dict
+    required: tuple = ()
+    refused: dict = dataclasses.field(default_factory=dict)
+    defaults: dict = dataclasses.field(default_factory=dict)
+
+    def clean(self, data):
+        """:raise ValidationError: listing every field that broke a rule."""
+        return {**self.defaults, **clean_fields(data, self.rules, self.required, self.refused)}
+
+    def schema(self):
+        properties = {name: dict(rule.schema) for name, rule in self.rules.items()}
+        for name, value in self.defaults.items():
+            properties[name]["default"] = value
+        schema = {"type": "object", "additionalProperties": False, "properties": properties}
+        if self.required:
+            schema["required"] = list(self.required)
+        return schema
+
+
+ORDER_ITEM = Body({"sweet_id": clean_sweet_id, "quantity": clean_purchase_quantity},
+                  required=("sweet_id", "quantity"))
+
+
+@json_schema({"type": "array", "minItems": 1, "maxItems": ORDER_ITEMS_MAX,
+              "description": "Each sweet at most once", "items": ORDER_ITEM.schema()})
 def clean_order_items(value):
     """An order's items, ``[{"sweet_id": id, "quantity": n}, ...]``, as ``[(sweet_id, quantity)]``.
 
@@ -229,7 +300,6 @@ def clean_order_items(value):
         raise ValidationError({"items": ["Must be a list of {\"sweet_id\", \"quantity\"} objects."]})
     if not 1 <= len(value) <= ORDER_ITEMS_MAX:
         raise ValidationError({"items": [f"Must hold 1 to {ORDER_ITEMS_MAX} items."]})
-    rule = {"sweet_id": clean_sweet_id, "quantity": clean_purchase_quantity}
     errors, cleaned, seen = {}, [], set()
     for index, item in enumerate(value):
         where = f"items[{index}]"
@@ -237,7 +307,7 @@ def clean_order_items(value):
             errors[where] = ["Must be an object with sweet_id and quantity."]
             continue
         try:
-            fields = clean_fields(item, rule, required=("sweet_id", "quantity"))
+            fields = ORDER_ITEM.clean(item)
         except ValidationError as error:
             errors.update({f"{where}.{field}": messages for field, messages in error.errors.items()})
             continue
@@ -250,28 +320,37 @@ def clean_order_items(value):
     return cleaned
 
 
+NEW_ORDER = Body({"items": clean_order_items}, required=("items",))
+
+
 def clean_new_order(data):
     """An order's body, ``{"items": [...]}``, as ``[(sweet_id, quantity)]``.
 
+    The body's own fields are checked first (an unknown one is refused before any item is read),
+    then the items, whose errors name ``items[i].field``.
+
     :raise ValidationError:
     """
-    fields = clean_fields(data, {"items": lambda items: items}, required=("items",))
+    fields = clean_fields(data, dict.fromkeys(NEW_ORDER.rules, lambda value: value), NEW_ORDER.required)
     return clean_order_items(fields["items"])
 
 
 COUNT_MAX = 1_000_000
 
 
+@json_schema(_integer_schema(0, COUNT_MAX))
 def clean_counted(value):
     """A stock count's counted quantity."""
     return clean_count(value, 0, COUNT_MAX)
 
 
+@json_schema(_integer_schema(0, STOCK_MAX))
 def clean_seen(value):
     """The stock a count's form showed (any stock the column can hold)."""
     return clean_count(value, 0, STOCK_MAX)
 
 
+@json_schema({"type": "string", "pattern": f"^{USERNAME_RE.pattern}$"})
 def clean_username(value):
     if not isinstance(value, str) or not USERNAME_RE.fullmatch(value):
         raise ValueError("Must be 3 to 32 letters, digits, '_', '.' or '-'.")
@@ -285,6 +364,10 @@ def common_passwords():
     return frozenset(line for line in lines if line and not line.startswith("# "))
 
 
+@json_schema({"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX,
+              "pattern": rf"^{_CHAR}*$",
+              "description": "No control characters, and not one of the 30,000 most common "
+                             "passwords (in any case): those are refused with 422"})
 def clean_password(value):
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
@@ -300,6 +383,7 @@ def clean_password(value):
     return value
 
 
+@json_schema({"type": ["string", "null"], "maxLength": FULL_NAME_MAX})
 def clean_full_name(value):
     if value is None:
         return None
@@ -308,6 +392,8 @@ def clean_full_name(value):
     return clean_text(value, FULL_NAME_MAX)
 
 
+@json_schema({"type": ["string", "null"], "maxLength": EMAIL_MAX,
+              "description": "An address (a verification link is mailed to it); null or empty for none"})
 def clean_email(value):
     """An email address (surrounding spaces dropped), or None for none."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -320,6 +406,7 @@ def clean_email(value):
     return value
 
 
+@json_schema({"const": False, "description": "Accepted for older clients; never true"})
 def clean_self_registered_admin(value):
     """``is_admin`` on registration: ``false`` is accepted (older clients send it), ``true`` never."""
     if value is not False:
@@ -404,20 +491,16 @@ def clean_fields(data, rules, required=(), refused=None):
     return cleaned
 
 
-def clean_new_sweet(data):
-    """The fields of a sweet to create; all four are required (SPEC section 3).
-
-    :raise ValidationError:
-    """
-    rules = dict(SWEET_FIELDS, quantity=clean_initial_stock)
-    return clean_fields(data, rules, required=("name", "category", "price", "quantity"))
-
-
-def clean_sweet_changes(data):
-    """The fields of a sweet to change; stock is refused (it changes only by purchase and restock).
-
-    :raise ValidationError:
-    """
-    return clean_fields(data, SWEET_FIELDS, refused={
-        "quantity": "Stock changes only by purchase and restock.",
-    })
+# The JSON request bodies of the API.
+NEW_SWEET = Body(dict(SWEET_FIELDS, quantity=clean_initial_stock),
+                 required=("name", "category", "price", "quantity"), defaults={"unit": UNIT_DEFAULT})
+# Stock is refused: it changes only by purchase and restock.
+SWEET_CHANGES = Body(SWEET_FIELDS, refused={"quantity": "Stock changes only by purchase and restock."})
+PURCHASE = Body({"quantity": clean_purchase_quantity}, defaults={"quantity": 1})
+RESTOCK = Body({"quantity": clean_restock_quantity}, required=("quantity",))
+STOCK_COUNT = Body({"counted": clean_counted, "seen": clean_seen}, required=("counted", "seen"))
+REGISTER = Body({"username": clean_username, "password": clean_password, "full_name": clean_full_name,
+                 "is_admin": clean_self_registered_admin, "email": clean_email},
+                required=("username", "password"))
+clean_new_sweet = NEW_SWEET.clean
+clean_sweet_changes = SWEET_CHANGES.clean

@@ -115,3 +115,22 @@ def test_order_responses_match_their_schemas(client, api, document):
     assert cancelled.status_code == 200
     conforms(document, "Order", cancelled.json)
     conforms(document, "Order", client.get("/api/orders", headers=buyer).json[0])
+
+
+def test_request_bodies_are_documented_from_the_bodies_the_api_validates_with(document):
+    """The request schemas are made from ``rules.Body``: what the API checks is what it promises."""
+    from sweetshop import rules
+    documented = {
+        ("/api/sweets", "post"): rules.NEW_SWEET, ("/api/sweets/{sweet_id}", "put"): rules.SWEET_CHANGES,
+        ("/api/sweets/{sweet_id}", "patch"): rules.SWEET_CHANGES,
+        ("/api/sweets/{sweet_id}/purchase", "post"): rules.PURCHASE,
+        ("/api/sweets/{sweet_id}/restock", "post"): rules.RESTOCK,
+        ("/api/sweets/{sweet_id}/count", "post"): rules.STOCK_COUNT,
+        ("/api/auth/register", "post"): rules.REGISTER, ("/api/orders", "post"): rules.NEW_ORDER,
+    }
+    for (path, method), body in documented.items():
+        schema = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        assert schema == body.schema(), (path, method)
+    assert rules.PURCHASE.clean({}) == {"quantity": 1}  # the documented default is the one applied

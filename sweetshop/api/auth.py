@@ -3,18 +3,14 @@ from flask import abort, g, request
 
 from .. import accounts, addresses, throttle
 from ..errors import ValidationError, WrongPasswordError
-from ..rules import (clean_email, clean_fields, clean_full_name, clean_password, clean_self_registered_admin,
-                     clean_username, is_encodable)
+from ..rules import REGISTER, clean_email, clean_fields, clean_password, is_encodable
 from .blueprint import bp
 from .http import auth_required, json_body, user_json
 
 
 @bp.post("/auth/register")
 def register():
-    data = clean_fields(json_body(), {
-        "username": clean_username, "password": clean_password, "full_name": clean_full_name,
-        "is_admin": clean_self_registered_admin, "email": clean_email,
-    }, required=("username", "password"))
+    data = REGISTER.clean(json_body())
     throttle.registration()
     user = accounts.register(data["username"], data["password"], data.get("full_name"),
                              email=data.get("email"))

@@ -1,12 +1,15 @@
-"""The OpenAPI 3 document of the JSON API; tests keep it and the routes in step."""
+"""The OpenAPI 3 document of the JSON API; tests keep it and the routes in step.
+
+The JSON request bodies' schemas are not written here: they come from the bodies the API
+validates with (``rules.Body``), so the document cannot promise other fields or bounds.
+"""
 from functools import cache
 
 from config import Config
 
-from ..rules import (ALLERGENS, CATEGORY_MAX, COUNT_MAX, DESCRIPTION_MAX, EMAIL_MAX, ID_MAX, NAME_MAX,
-                     ORDER_ITEMS_MAX,
-                     PASSWORD_MAX, PASSWORD_MIN, PRICE_BOUND_MAX, PRICE_MAX, PURCHASE_MAX, RESTOCK_MAX,
-                     INITIAL_STOCK_MAX, ORDER_STATUSES, SORTS, STOCK_MAX, UNIT_DEFAULT, UNIT_MAX)
+from ..rules import (ALLERGENS, CATEGORY_MAX, DESCRIPTION_MAX, ID_MAX, NAME_MAX, NEW_ORDER, NEW_SWEET,
+                     ORDER_STATUSES, PRICE_BOUND_MAX, PURCHASE, REGISTER, RESTOCK, SORTS, STOCK_COUNT,
+                     SWEET_CHANGES, clean_email, clean_password)
 
 
 def _ref(name):
@@ -63,27 +66,13 @@ CATALOGUE_PAGING = [
      "schema": {"type": "integer", "minimum": 0, "maximum": Config.CATALOGUE_DEPTH_MAX, "default": 0}},
     PAGING[1],
 ]
-PRICE = {"type": "number", "exclusiveMinimum": 0, "maximum": float(PRICE_MAX), "multipleOf": 0.01}
-# One-line text with something besides spaces (rules.clean_text): no control characters, not
-# blank once trimmed. (Lone surrogates are refused too, but ECMA regexes cannot name them.)
-_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"
-PLAIN_TEXT = rf"^{_CHAR}*[^\s\u0000-\u001f\u007f-\u009f]{_CHAR}*$"
-NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "pattern": PLAIN_TEXT}
-CATEGORY = {"type": "string", "minLength": 1, "maxLength": CATEGORY_MAX, "pattern": PLAIN_TEXT}
-UNIT = {"type": "string", "minLength": 1, "maxLength": UNIT_MAX, "pattern": PLAIN_TEXT}
-# Several lines: newlines and tabs allowed, other control characters not.
-DESCRIPTION = {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX,
-               "pattern": r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"}
-ALLERGEN_LIST = {"type": "array", "uniqueItems": True, "items": {"enum": list(ALLERGENS)}}
-CONTENT = {"description": DESCRIPTION, "unit": UNIT, "allergens": ALLERGEN_LIST}
 SORT = {"name": "sort", "in": "query",
         "description": "name (any case), price, -price (dearest first) or newest; ties by id",
         "schema": {"enum": list(SORTS)}}
 # Price filters are prices too: at most 2 decimals.
 PRICE_FILTER = {"type": "number", "minimum": 0, "maximum": float(PRICE_BOUND_MAX), "multipleOf": 0.01}
 
-EMAIL = {"type": ["string", "null"], "maxLength": EMAIL_MAX,
-         "description": "An address (a verification link is mailed to it); null or empty for none"}
+EMAIL = clean_email.schema
 TOKEN = {"type": "string", "minLength": 1, "maxLength": 254}
 
 SCHEMAS = {
@@ -110,19 +99,8 @@ SCHEMAS = {
                           "description": "/photos/<sha256>.webp; the thumbnail adds -thumb"},
         },
     },
-    "SweetCreate": {
-        "type": "object", "required": ["name", "category", "price", "quantity"],
-        "additionalProperties": False,
-        "properties": {
-            "name": NAME, "category": CATEGORY, "price": PRICE,
-            "quantity": {"type": "integer", "minimum": 0, "maximum": INITIAL_STOCK_MAX},
-            **CONTENT, "unit": dict(UNIT, default=UNIT_DEFAULT),
-        },
-    },
-    "SweetUpdate": {
-        "type": "object", "additionalProperties": False,
-        "properties": {"name": NAME, "category": CATEGORY, "price": PRICE, **CONTENT},
-    },
+    "SweetCreate": NEW_SWEET.schema(),
+    "SweetUpdate": SWEET_CHANGES.schema(),
     "User": {
         "type": "object", "required": ["id", "username", "full_name", "is_admin", "email", "email_verified"],
         "properties": {
@@ -142,19 +120,7 @@ SCHEMAS = {
             "sent_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
-    "Register": {
-        "type": "object", "required": ["username", "password"], "additionalProperties": False,
-        "properties": {
-            "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"},
-            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX,
-                         "pattern": rf"^{_CHAR}*$",
-                         "description": "No control characters, and not one of the 30,000 most common "
-                                        "passwords (in any case): those are refused with 422"},
-            "full_name": {"type": ["string", "null"], "maxLength": 100},
-            "is_admin": {"const": False, "description": "Accepted for older clients; never true"},
-            "email": EMAIL,
-        },
-    },
+    "Register": REGISTER.schema(),
     "Login": {
         "type": "object", "required": ["username", "password"], "additionalProperties": False,
         "properties": {"username": {"type": "string", "minLength": 1},
@@ -219,20 +185,7 @@ SCHEMAS = {
                          "description": "The order this line belongs to; null for a single purchase"},
         },
     },
-    "OrderCreate": {
-        "type": "object", "required": ["items"], "additionalProperties": False,
-        "properties": {"items": {
-            "type": "array", "minItems": 1, "maxItems": ORDER_ITEMS_MAX,
-            "description": "Each sweet at most once",
-            "items": {
-                "type": "object", "required": ["sweet_id", "quantity"], "additionalProperties": False,
-                "properties": {
-                    "sweet_id": {"type": "integer", "minimum": 1, "maximum": ID_MAX},
-                    "quantity": {"type": "integer", "minimum": 1, "maximum": PURCHASE_MAX},
-                },
-            },
-        }},
-    },
+    "OrderCreate": NEW_ORDER.schema(),
     "OrderLine": {
         "type": "object", "required": ["sweet_id", "name", "quantity", "unit_price", "line_total"],
         "properties": {
@@ -387,22 +340,14 @@ PATHS = {
         "summary": "Buy units of a sweet; at most once per Idempotency-Key",
         "security": SECURED,
         "parameters": [SWEET_ID, IDEMPOTENCY_KEY],
-        "requestBody": {"required": False, "content": _json({
-            "type": "object", "additionalProperties": False,
-            "properties": {"quantity": {"type": "integer", "minimum": 1,
-                                        "maximum": PURCHASE_MAX, "default": 1}},
-        })},
+        "requestBody": {"required": False, "content": _json(PURCHASE.schema())},
         "responses": {"200": _ok("The sweet after the purchase", SWEET),
                       "400": _error("Out of stock / Insufficient stock (nothing changed)"),
                       **_errors("401", "404", "413", "422")},
     }},
     "/api/sweets/{sweet_id}/restock": {"post": {
         "summary": "Add stock (admin)", "security": SECURED, "parameters": [SWEET_ID],
-        "requestBody": {"required": True, "content": _json({
-            "type": "object", "required": ["quantity"], "additionalProperties": False,
-            "properties": {"quantity": {"type": "integer", "minimum": 0,
-                                        "maximum": RESTOCK_MAX}},
-        })},
+        "requestBody": {"required": True, "content": _json(RESTOCK.schema())},
         "responses": {"200": _ok("The sweet after the restock", SWEET),
                       **_errors("401", "403", "404", "413", "422")},
     }},
@@ -485,11 +430,7 @@ PATHS = {
     "/api/sweets/{sweet_id}/count": {"post": {
         "summary": "Record a stock count (admin): a compare-and-set against the stock the counter saw",
         "security": SECURED, "parameters": [SWEET_ID],
-        "requestBody": {"required": True, "content": _json({
-            "type": "object", "required": ["counted", "seen"], "additionalProperties": False,
-            "properties": {"counted": {"type": "integer", "minimum": 0, "maximum": COUNT_MAX},
-                           "seen": {"type": "integer", "minimum": 0, "maximum": STOCK_MAX}},
-        })},
+        "requestBody": {"required": True, "content": _json(STOCK_COUNT.schema())},
         "responses": {"200": _ok("The sweet after the count", SWEET),
                       "409": {"description": "The stock is no longer `seen`; nothing changed",
                               "content": _json(_ref("StockChanged"))},
@@ -596,9 +537,7 @@ PATHS = {
         "summary": "Set a new password with a reset link's token; every session and token ends",
         "requestBody": {"required": True, "content": _json({
             "type": "object", "required": ["token", "password"], "additionalProperties": False,
-            "properties": {"token": TOKEN, "password": {
-                "type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX,
-                "pattern": rf"^{_CHAR}*$"}}})},
+            "properties": {"token": TOKEN, "password": clean_password.schema}})},
         "responses": {"200": _ok("Password changed", _ref("Error")),
                       "400": _error("Invalid or expired link"), **_errors("413", "422")},
     }},

@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .. import exports, imports, inventory, reports
 from ..errors import ValidationError
 from ..request_limits import allow_body
-from ..rules import clean_counted, clean_day, clean_fields, clean_seen
+from ..rules import STOCK_COUNT, clean_day
 from .blueprint import bp
 from .http import auth_required, idempotency_key, json_body, query_int, sweet_json
 
@@ -87,11 +87,8 @@ def import_sweets():
     return outcome.summary()
 
 
-COUNT_RULES = {"counted": clean_counted, "seen": clean_seen}
-
-
 @bp.post("/sweets/<id:sweet_id>/count")
 @auth_required(admin=True)
 def count_stock(sweet_id):
-    data = clean_fields(json_body(), COUNT_RULES, required=("counted", "seen"))
+    data = STOCK_COUNT.clean(json_body())
     return sweet_json(inventory.count_stock(sweet_id, g.user.id, data["counted"], data["seen"]))

@@ -4,8 +4,8 @@ from flask import current_app, g, request, url_for
 from .. import catalog, inventory, photos
 from ..errors import ValidationError
 from ..request_limits import allow_body
-from ..rules import (CATEGORY_MAX, NAME_MAX, check_plain_text, clean_fields, clean_new_sweet,
-                     clean_purchase_quantity, clean_restock_quantity, clean_sweet_changes)
+from ..rules import (CATEGORY_MAX, NAME_MAX, PURCHASE, RESTOCK, check_plain_text, clean_new_sweet,
+                     clean_sweet_changes)
 from .blueprint import bp
 from .http import auth_required, idempotency_key, json_body, paging, query_price, query_sort, sweet_json
 
@@ -105,8 +105,8 @@ def delete_photo(sweet_id):
 @bp.post("/sweets/<id:sweet_id>/purchase")
 @auth_required()
 def purchase(sweet_id):
-    data = clean_fields(json_body(default={}), {"quantity": clean_purchase_quantity})
-    sweet = inventory.purchase(sweet_id, g.user.id, data.get("quantity", 1),
+    data = PURCHASE.clean(json_body(default={}))
+    sweet = inventory.purchase(sweet_id, g.user.id, data["quantity"],
                                idempotency_key=idempotency_key())
     return sweet_json(sweet)
 
@@ -114,5 +114,5 @@ def purchase(sweet_id):
 @bp.post("/sweets/<id:sweet_id>/restock")
 @auth_required(admin=True)
 def restock(sweet_id):
-    data = clean_fields(json_body(), {"quantity": clean_restock_quantity}, required=("quantity",))
+    data = RESTOCK.clean(json_body())
     return sweet_json(inventory.restock(sweet_id, g.user.id, data["quantity"]))

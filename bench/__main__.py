@@ -1,0 +1,4 @@
+"""``python -m bench``: the whole run (see bench/run.py)."""
+from bench.run import main
+
+main()
