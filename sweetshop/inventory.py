@@ -14,7 +14,7 @@ from sqlalchemy import Integer, String, bindparam, event, func, insert, literal,
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.pool import Pool
 
-from . import metrics
+from . import metrics, observability
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
                      OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
                      OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
@@ -47,8 +47,7 @@ def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idem
 
 def _log_change(sweet_id, kind, change, balance, user_id):
     # Called only after the commit, so the log never shows a change the database lacks.
-    log.info("stock change", extra={"sweet_id": sweet_id, "kind": kind, "change": change,
-                                    "balance": balance, "by_user_id": user_id})
+    observability.log_stock_change(sweet_id, kind, change, balance, user_id)
 
 
 def _name_taken(name, other_than=None):

@@ -1,4 +1,4 @@
-"""Structured logs: one JSON line per request and per stock change, on standard error.
+"""Structured logs: one JSON line per request, on standard error; a request's stock changes ride on it.
 
 Every request gets an id, taken from the client's (or load balancer's) ``X-Request-ID``
 when that is a sane token, else made up here; it is echoed in the response header and in
@@ -25,6 +25,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 request_log = logging.getLogger(f"{LOGGER}.request")
+stock_log = logging.getLogger(f"{LOGGER}.stock")
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,15 +88,30 @@ def _user_id():
     return state.identity[0]
 
 
+def log_stock_change(sweet_id, kind, change, balance, user_id):
+    """Record a committed stock change. In a request it rides on the request's own line (the
+    request id and the user are there already: a second line would say the same thing again,
+    at the cost of a second format and write on every purchase); elsewhere (the command line)
+    it is a line of its own."""
+    change = {"sweet_id": sweet_id, "kind": kind, "change": change, "balance": balance}
+    if has_request_context():
+        g.setdefault("stock_changes", []).append(change)
+    else:
+        stock_log.info("stock change", extra={**change, "by_user_id": user_id})
+
+
 def _finish(response):
     if "request_id" not in g:  # a request that failed before our before_request ran
         _start()
     response.headers["X-Request-ID"] = g.request_id
-    request_log.info("request", extra={
+    fields = {
         "method": request.method, "path": request.path, "status": response.status_code,
         "duration_ms": round((time.perf_counter() - g.request_started) * 1000, 1),
         "user_id": _user_id(), "remote_addr": request.remote_addr,
-    })
+    }
+    if "stock_changes" in g:
+        fields["stock_changes"] = g.stock_changes
+    request_log.info("request", extra=fields)
     return response
 
 
