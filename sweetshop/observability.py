@@ -11,9 +11,9 @@ Settings: ``LOG_LEVEL`` (default ``INFO``; ``WARNING`` silences the per-request 
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from datetime import datetime, timezone
 
 from flask import g, has_request_context, request
@@ -24,6 +24,8 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is a field.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
+# One encoder for every line: json.dumps with an argument builds a new encoder each call.
+_encode = json.JSONEncoder(default=str).encode
 request_log = logging.getLogger(f"{LOGGER}.request")
 stock_log = logging.getLogger(f"{LOGGER}.stock")
 
@@ -42,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         line.update((key, value) for key, value in vars(record).items() if key not in _STANDARD)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return _encode(line)
 
 
 class StderrHandler(logging.StreamHandler):
@@ -72,7 +74,7 @@ def _setup_logger(level):
 def _start():
     g.request_started = time.perf_counter()
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
 
 
 def _user_id():
@@ -111,7 +113,12 @@ def _finish(response):
     }
     if "stock_changes" in g:
         fields["stock_changes"] = g.stock_changes
-    request_log.info("request", extra=fields)
+    if request_log.isEnabledFor(logging.INFO):
+        # Made directly rather than by ``request_log.info(..., extra=...)``, which would walk the
+        # stack to find its caller's file and line: this line's place is always here.
+        record = request_log.makeRecord(request_log.name, logging.INFO, __file__, 0, "request", None, None,
+                                        extra=fields)
+        request_log.handle(record)
     return response
 
 
