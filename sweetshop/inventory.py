@@ -261,7 +261,7 @@ def _sell(sweet_id, user_id, quantity, idempotency_key, now):
             _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
                     unit_price=sold.price, idempotency_key=idempotency_key, at=now)
         return sold
-    return db.session.execute(_SALE_WITH_LEDGER_ROW,
+    return db.session.connection().execute(_SALE_WITH_LEDGER_ROW,
                               dict(params, user_id=user_id, key=idempotency_key)).one_or_none()
 
 
