@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app sweetshop
-# Every install is held to the versions the tests last ran with (README: "Pinned versions").
+# Every install is held to the versions the tests last ran with (docs/operating.md, "Pinned versions").
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 RUN_PORT ?= 5000
 
@@ -36,7 +36,7 @@ run: install
 	$(FLASK) seed-demo
 	$(FLASK) run --host 127.0.0.1 --port $(RUN_PORT)
 
-# The README's production recipe: SECRET_KEY, DATABASE_URL (default SQLite in instance/) and
+# Production, as docs/operating.md deploys it: SECRET_KEY, DATABASE_URL (default SQLite in instance/) and
 # PORT (default 8000), HOST (default 0.0.0.0), WEB_CONCURRENCY (default 4) from the environment.
 serve: install
 	$(FLASK) db upgrade
@@ -49,7 +49,7 @@ test: install-test
 lint: install-test
 	$(BIN)/flake8 sweetshop tests bench wsgi.py config.py
 
-# Rewrites the README's pictures in docs/screenshots (Chromium needed); `make test` leaves them alone.
+# Rewrites the pictures in docs/screenshots (Chromium needed); `make test` leaves them alone.
 screenshots: install-test
 	SWEETSHOP_SCREENSHOTS=1 SWEETSHOP_REQUIRE_BROWSER=1 $(BIN)/pytest -q tests/browser/test_screenshots.py
 

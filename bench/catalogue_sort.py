@@ -45,7 +45,8 @@ def statements(url, sweets):
     with create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url}).app_context():
         for sort in (None, *rules.SORTS):
             for shape, skip, filters in shapes:
-                query = catalog._matching(**filters).order_by(*catalog.ORDERS[sort]).offset(skip).limit(PAGE)
+                query = (catalog._matching(**filters).order_by(*catalog.SORT_KEYS[sort])
+                         .offset(skip).limit(PAGE))
                 cases[(sort or "(default: id)", shape)] = sql(query)
     return cases
 

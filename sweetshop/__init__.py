@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, ValidationError
 
 import config
 
-from . import cli, handlers, metrics, observability, request_limits, security, throttle
+from . import cli, handlers, inventory, metrics, observability, request_limits, security, throttle
 from .extensions import csrf, db, login_manager, migrate
 
 
@@ -119,6 +119,7 @@ def check_settings(app):
 
 def register_extensions(app):
     db.init_app(app)
+    inventory.init_app(app)
     # migrations/ sits beside the package in the checkout (where Flask-Migrate looks by default);
     # named absolutely, so `flask db upgrade` works from any working directory.
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"),

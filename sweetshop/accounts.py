@@ -166,28 +166,29 @@ def grant_admin(user_id, by_user_id):
     return granted
 
 
+# The shop can never be left without an admin: nobody may revoke themself, and the asker must
+# still be an admin when the change commits. Both are decided by ONE statement that writes the
+# asker's row and the target's row together:
+#
+#     UPDATE users SET is_admin = (id <> :target)
+#      WHERE id IN (:target, :asker) AND is_admin
+#
+# and it counts only if it touched both rows. Writing the asker's row (to the value it has) is
+# the point: it takes that row's lock. Two admins A and B revoking each other at once both want
+# the rows of A and B; on PostgreSQL the second waits for the first's row locks, then (READ
+# COMMITTED re-checks the WHERE on the rows' newest versions) finds its asker no longer an
+# admin, touches one row only, and is rolled back. A plain ``... WHERE id = :target AND (SELECT
+# count(*) FROM users WHERE is_admin AND id <> :target) >= 1`` would not do: each statement
+# locks only its own target and counts from a snapshot that cannot see the other's uncommitted
+# revoke, so both pass and no admin is left. Both statements lock the two rows in the same scan
+# order, so they queue rather than deadlock. On SQLite one writer runs at a time and the
+# statement reads the newest data. So after every committed revoke its asker is an admin,
+# whatever runs beside it.
+
 def revoke_admin(user_id, by_user_id):
     """Take a user's admin rights away, asked by the admin ``by_user_id``; returns the user.
-    Revoking from a user who is not an admin changes (and logs) nothing.
-
-    The shop can never be left without an admin: nobody may revoke themself, and the asker
-    must still be an admin when the change commits. Both are decided by ONE statement that
-    writes the asker's row and the target's row together:
-
-        UPDATE users SET is_admin = (id <> :target)
-         WHERE id IN (:target, :asker) AND is_admin
-
-    and it counts only if it touched both rows. Writing the asker's row (to the value it
-    has) is the point: it takes that row's lock. Two admins A and B revoking each other at
-    once both want the rows of A and B; on PostgreSQL the second waits for the first's
-    row locks, then (READ COMMITTED re-checks the WHERE on the rows' newest versions) finds
-    its asker no longer an admin, touches one row only, and is rolled back. A plain
-    ``... WHERE id = :target AND (SELECT count(*) FROM users WHERE is_admin AND id <> :target)
-    >= 1`` would not do: each statement locks only its own target and counts from a snapshot
-    that cannot see the other's uncommitted revoke, so both pass and no admin is left. Both
-    statements lock the two rows in the same scan order, so they queue rather than deadlock.
-    On SQLite one writer runs at a time and the statement reads the newest data. So after
-    every committed revoke its asker is an admin, whatever runs beside it.
+    Revoking from a user who is not an admin changes (and logs) nothing. The asker must stay
+    an admin (see the comment above).
 
     :raise AdminRevokeError: the user is the asker, or the asker lost their admin rights first.
     :raise UserNotFoundError:

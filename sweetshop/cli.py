@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from . import accounts, imports, inventory
+from . import accounts, catalog, imports, inventory
 from .errors import ImportRejectedError
 from .extensions import db
 from .models import Sweet
@@ -85,7 +85,7 @@ def seed_demo():
         click.echo("The shop has had sweets already; seed-demo adds nothing.")
         return
     for name, category, price, quantity in DEMO_SWEETS:
-        inventory.create_sweet(name, category, Decimal(price), quantity, **DEMO_CONTENT.get(name, {}))
+        catalog.create_sweet(name, category, Decimal(price), quantity, **DEMO_CONTENT.get(name, {}))
     click.echo(f"Added {len(DEMO_SWEETS)} demo sweets.")
 
 

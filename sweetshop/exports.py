@@ -12,7 +12,7 @@ so an exported catalogue imports back unchanged. Numbers are written by us and n
 """
 import csv
 import io
-from datetime import timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -107,7 +107,5 @@ def orders_csv():
 
 
 def _utc(moment):
-    """``YYYY-MM-DD HH:MM:SS`` in UTC (SQLite hands back naive datetimes, all UTC here)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.isoformat(sep=" ", timespec="seconds")
+    """``YYYY-MM-DD HH:MM:SS`` in UTC (as every stored time is read: see ``models.UtcDateTime``)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -11,18 +11,18 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
-from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.pool import Pool
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from . import metrics, observability
 from .errors import (CancelWindowClosedError, IdempotencyKeyReusedError, ImportRejectedError,
                      OrderAlreadyCancelledError, OrderKeyReusedError, OrderNotFoundError, OrderShortError,
                      OrderSweetsMissingError, OutOfStockError, StockChangedError, StockLimitError,
-                     SweetNameTakenError, SweetNotFoundError)
+                     SweetNotFoundError)
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, utcnow
 from .orders import get_order
-from .rules import STOCK_MAX, UNIT_DEFAULT
+from .rules import STOCK_MAX
+from .transactions import transaction
 
 sweets = Sweet.__table__
 movements = StockMovement.__table__
@@ -32,7 +32,6 @@ order_lines = OrderLine.__table__
 CONTENT_COLUMNS = (sweets.c.description, sweets.c.unit, sweets.c.allergens, sweets.c.photo_hash)
 SWEET_COLUMNS = (sweets.c.id, sweets.c.name, sweets.c.category, sweets.c.price, sweets.c.quantity,
                  *CONTENT_COLUMNS)
-EDITABLE = {"name", "category", "price", "description", "unit", "allergens"}
 on_sale = sweets.c.archived_at.is_(None)
 log = logging.getLogger(__name__)
 
@@ -50,129 +49,16 @@ def _log_change(sweet_id, kind, change, balance, user_id):
     observability.log_stock_change(sweet_id, kind, change, balance, user_id)
 
 
-def _name_taken(name, other_than=None):
-    """Whether a sweet on sale (other than ``other_than``) has this name, in any case.
+def stock_new_sweet(sweet_id, quantity, user_id, at):
+    """Give a sweet just added (its row uncommitted, with no stock yet) its initial ``quantity``,
+    with the ``initial`` ledger row that records it; the caller commits, then calls ``_log_change``.
 
-    Compared with the database's lower(), as the unique index is, so the two agree.
-    Ends the read, so that the write after it starts a fresh transaction (SQLite).
+    Creating a sweet is the catalogue's job, but its first stock is a quantity change like any
+    other, so it is made here, as one atomic increment beside its ledger row.
     """
-    query = select(sweets.c.id).where(func.lower(sweets.c.name) == func.lower(name), on_sale)
-    if other_than is not None:
-        query = query.where(sweets.c.id != other_than)
-    taken = db.session.execute(query.limit(1)).first() is not None
-    db.session.rollback()
-    return taken
-
-
-def _write_named(write, name, sweet_id=None):
-    """Run ``write()`` (which may give a sweet on sale ``name``) and commit.
-
-    The check before is for a clear answer; the unique index on lower(name) is what
-    decides two racing writes, and its refusal gets the same answer.
-
-    :raise SweetNameTakenError:
-    """
-    if name is not None and _name_taken(name, sweet_id):
-        raise SweetNameTakenError()
-    try:
-        result = write()
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if name is not None and _name_taken(name, sweet_id):
-            raise SweetNameTakenError() from None
-        raise
-    return result
-
-
-def create_sweet(name, category, price, quantity=0, user_id=None, description="", unit=UNIT_DEFAULT,
-                 allergens=()):
-    """Put a new sweet on sale with ``quantity`` units, recorded as its initial stock.
-
-    :raise SweetNameTakenError: a sweet on sale has this name (nothing changed).
-    """
-    def write():
-        sweet = Sweet(name=name, category=category, price=price, quantity=quantity, description=description,
-                      unit=unit, allergens=list(allergens))
-        db.session.add(sweet)
-        db.session.flush()
-        _record(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id=user_id,
-                at=sweet.created_at)
-        return sweet
-
-    sweet = _write_named(write, name)
-    _log_change(sweet.id, StockMovement.INITIAL, quantity, quantity, user_id)
-    return sweet
-
-
-def update_sweet(sweet_id, **changes):
-    """Change a sweet's name, category, price, description, unit or allergens (never its stock);
-    returns the sweet.
-
-    :raise SweetNotFoundError: no such sweet on sale.
-    :raise SweetNameTakenError: another sweet on sale has the new name (nothing changed).
-    """
-    assert set(changes) <= EDITABLE, "stock changes only by purchase/restock"
-
-    def write():
-        return db.session.execute(
-            update(sweets).where(sweets.c.id == sweet_id, on_sale)
-            .values(updated_at=utcnow(), **changes).returning(*SWEET_COLUMNS)
-        ).one_or_none()
-
-    try:
-        row = _write_named(write, changes.get("name"), sweet_id)
-    except SweetNameTakenError:
-        # A sweet that is not on sale is "not found", whatever name it was asked to take.
-        exists = db.session.execute(select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
-        db.session.rollback()
-        if exists is None:
-            raise SweetNotFoundError() from None
-        raise
-    if row is None:
-        raise SweetNotFoundError()  # the UPDATE touched no row: nothing was committed
-    return row
-
-
-def restore_sweet(sweet_id):
-    """Put an archived sweet on sale again, with the stock and ledger it had; returns the sweet.
-
-    :raise SweetNotFoundError: no archived sweet with this id.
-    :raise SweetNameTakenError: a sweet on sale has taken its name meanwhile (nothing changed).
-    """
-    name = db.session.execute(
-        select(sweets.c.name).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
-    ).scalar_one_or_none()
-    db.session.rollback()
-    if name is None:
-        raise SweetNotFoundError()
-
-    def write():
-        return db.session.execute(
-            update(sweets).where(sweets.c.id == sweet_id, sweets.c.archived_at.is_not(None))
-            .values(archived_at=None, updated_at=utcnow()).returning(*SWEET_COLUMNS)
-        ).one_or_none()
-
-    row = _write_named(write, name, sweet_id)
-    if row is None:
-        raise SweetNotFoundError()  # restored (or gone) meanwhile by a racing request
-    return row
-
-
-def archive_sweet(sweet_id):
-    """Take a sweet off sale; its ledger and purchase history stay.
-
-    :raise SweetNotFoundError: no such sweet on sale.
-    """
-    now = utcnow()
-    archived = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, on_sale)
-        .values(archived_at=now, updated_at=now)
-    ).rowcount
-    if not archived:
-        db.session.rollback()
-        raise SweetNotFoundError()
-    db.session.commit()
+    db.session.execute(update(sweets).where(sweets.c.id == sweet_id)
+                       .values(quantity=sweets.c.quantity + quantity))
+    _record(sweet_id, StockMovement.INITIAL, quantity, quantity, user_id=user_id, at=at)
 
 
 def _on_postgresql():
@@ -180,32 +66,57 @@ def _on_postgresql():
     return db.engine.dialect.name == "postgresql"
 
 
-def commit_each_statement():
-    """On PostgreSQL, run this request's statements outside any transaction, each one
-    committing itself. Call it before the request's first query; only a purchase request
-    may, because a purchase needs no transaction there: its sale is one statement (the
+def init_app(app):
+    """On PostgreSQL, register ``_back_to_transactions`` on the app's own engine (only its
+    connections are ever switched, by ``_commit_each_statement``)."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "checkin", _back_to_transactions)
+
+
+def _commit_each_statement():
+    """On PostgreSQL, run the rest of the purchase outside any transaction, each statement
+    committing itself. A purchase needs no transaction there: its sale is one statement (the
     conditional UPDATE and its ledger row, ``_SALE_WITH_LEDGER_ROW``) and every other
-    statement on its way only reads.
+    statement it makes only reads. (SQLite needs two statements for a sale, so it keeps its
+    transaction.)
 
     The row lock then ends with the sale statement, on the server: no COMMIT round trip is
     made while other buyers wait for the row (across a network, that round trip was most of
-    the time it was held). SQLite needs two statements for a sale, so it keeps its transaction.
+    the time it was held).
 
-    It switches psycopg2's own ``autocommit``, which costs no round trip either way, and
-    ``_back_to_transactions`` switches it back when the connection returns to the pool.
-    SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET`` on the way back, and if
-    the database died just after the sale, that ``SET`` failed outside SQLAlchemy's error
-    handling: a sale already committed was answered 500.
+    What the request read before (the bearer token's lookup) is committed first, on the same
+    connection: psycopg2 switches modes only between transactions. That commit is one round
+    trip, before the sale and so outside any row lock; it is the price of keeping the switch
+    here, where no other statement of the request can fall under it. The switch is psycopg2's
+    own ``autocommit``, which costs no round trip either way, and ``_back_to_transactions``
+    switches it back when the purchase's ``transaction()`` ends and the connection returns to
+    the pool, so nothing after the purchase runs in this mode. SQLAlchemy's ``AUTOCOMMIT``
+    isolation level would send a ``SET`` on the way back, and if the database died just after
+    the sale, that ``SET`` failed outside SQLAlchemy's error handling: a sale already committed
+    was answered 500.
     """
-    if _on_postgresql():
-        db.session.connection().connection.dbapi_connection.autocommit = True
+    if not _on_postgresql():
+        return
+    connection = db.session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        dbapi_connection.commit()
+        dbapi_connection.autocommit = True
+    except connection.dialect.loaded_dbapi.Error as error:
+        # Not a statement, so SQLAlchemy did not see it fail: report it as SQLAlchemy reports a
+        # lost database (answered 503, not 500), and let the pool drop the connection.
+        connection.invalidate(error)
+        raise DBAPIError.instance("COMMIT", None, error, connection.dialect.loaded_dbapi.Error,
+                                  connection_invalidated=True) from None
 
 
-@event.listens_for(Pool, "checkin")
 def _back_to_transactions(dbapi_connection, connection_record):
-    """Every connection goes back to the pool in transaction mode (see commit_each_statement).
-    Client-side only in psycopg2, so it cannot fail on a connection whose server has gone."""
-    if getattr(dbapi_connection, "autocommit", None) is True and not dbapi_connection.closed:
+    """Every connection goes back to the pool in transaction mode (see _commit_each_statement).
+    Client-side only in psycopg2, so it cannot fail on a connection whose server has gone.
+    (An invalidated connection comes back as None: the pool drops it.)"""
+    if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
 
 
@@ -219,29 +130,26 @@ def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
     :raise OutOfStockError: fewer than ``quantity`` units left (nothing changed).
     :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
     """
-    earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-    if earlier is not None:
-        return earlier
-
+    _commit_each_statement()
     try:
-        sold = _sell(sweet_id, user_id, quantity, idempotency_key, utcnow())
-        if sold is not None:
-            db.session.commit()
+        with transaction():
+            earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+            if earlier is not None:
+                return earlier
+            sold = _sell(sweet_id, user_id, quantity, idempotency_key, utcnow())
+            if sold is None:
+                # A twin request with the same key may have made this very sale meanwhile.
+                earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+                if earlier is None:
+                    raise _why_not_sold(sweet_id)
+                return earlier
     except IntegrityError:
         # A twin request with the same key committed first (another worker or host): the
         # unique (user, key) index refused our ledger row, and the rollback undoes our sale
         # whole; answer with the twin's outcome.
-        db.session.rollback()
         earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
         if earlier is None:
             raise
-        return earlier
-    if sold is None:
-        db.session.rollback()
-        # A twin request with the same key may have made this very sale meanwhile.
-        earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-        if earlier is None:
-            raise _why_not_sold(sweet_id)
         return earlier
     _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
     metrics.record_units_sold(quantity)
@@ -276,8 +184,8 @@ _SALE = (update(sweets)
          .returning(*SWEET_COLUMNS))
 
 # The sale locks the row until the commit, so on PostgreSQL its ledger row is written by
-# the same statement (a data-modifying WITH), which then commits itself: the purchase
-# request runs outside a transaction (commit_each_statement), and no round trip is made
+# the same statement (a data-modifying WITH), which then commits itself: the purchase runs
+# outside a transaction (_commit_each_statement), and no round trip is made
 # while other buyers wait for the row. SQLite has no UPDATE inside WITH, and there one
 # writer holds the whole database anyway, so it runs _SALE and then the INSERT.
 _sold = _SALE.cte("sold")
@@ -297,7 +205,6 @@ def _why_not_sold(sweet_id):
     available = db.session.execute(
         select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)
     ).scalar_one_or_none()
-    db.session.rollback()
     if available is None:
         return SweetNotFoundError()
     metrics.record_purchase_refused()
@@ -318,11 +225,6 @@ def _replay(user_id, idempotency_key, sweet_id, quantity):
         .join(sweets, sweets.c.id == movements.c.sweet_id)
         .where(movements.c.user_id == user_id, movements.c.idempotency_key == idempotency_key)
     ).one_or_none()
-    if not _on_postgresql():
-        # End the read before any write: on SQLite a read-then-write transaction can fail
-        # at once with "database is locked" instead of waiting its turn. (On PostgreSQL the
-        # rollback would end commit_each_statement's mode and cost a round trip.)
-        db.session.rollback()
     if earlier is not None and (earlier.id != sweet_id or earlier.bought != quantity):
         raise IdempotencyKeyReusedError()
     return earlier
@@ -335,20 +237,19 @@ def restock(sweet_id, user_id, quantity):
     :raise StockLimitError: the stock would pass ``STOCK_MAX``.
     """
     now = utcnow()
-    # One atomic increment: concurrent restocks and sales all count.
-    row = db.session.execute(
-        update(sweets)
-        .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - quantity)
-        .values(quantity=sweets.c.quantity + quantity, updated_at=now)
-        .returning(*SWEET_COLUMNS)
-    ).one_or_none()
-    if row is None:
-        exists = db.session.execute(
-            select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
-        db.session.rollback()
-        raise StockLimitError() if exists else SweetNotFoundError()
-    _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
-    db.session.commit()
+    with transaction():
+        # One atomic increment: concurrent restocks and sales all count.
+        row = db.session.execute(
+            update(sweets)
+            .where(sweets.c.id == sweet_id, on_sale, sweets.c.quantity <= STOCK_MAX - quantity)
+            .values(quantity=sweets.c.quantity + quantity, updated_at=now)
+            .returning(*SWEET_COLUMNS)
+        ).one_or_none()
+        if row is None:
+            exists = db.session.execute(
+                select(sweets.c.id).where(sweets.c.id == sweet_id, on_sale)).first()
+            raise StockLimitError() if exists else SweetNotFoundError()
+        _record(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id=user_id, at=now)
     _log_change(sweet_id, StockMovement.RESTOCK, quantity, row.quantity, user_id)
     return row
 
@@ -364,17 +265,16 @@ def count_stock(sweet_id, user_id, counted, seen):
         the current figure.
     """
     now = utcnow()
-    row = db.session.execute(
-        update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
-        .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
-    ).one_or_none()
-    if row is None:
-        current = db.session.execute(
-            select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
-        db.session.rollback()
-        raise SweetNotFoundError() if current is None else StockChangedError(current)
-    _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
-    db.session.commit()
+    with transaction():
+        row = db.session.execute(
+            update(sweets).where(sweets.c.id == sweet_id, sweets.c.quantity == seen, on_sale)
+            .values(quantity=counted, updated_at=now).returning(*SWEET_COLUMNS)
+        ).one_or_none()
+        if row is None:
+            current = db.session.execute(
+                select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)).scalar_one_or_none()
+            raise SweetNotFoundError() if current is None else StockChangedError(current)
+        _record(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id=user_id, at=now)
     _log_change(sweet_id, StockMovement.COUNT, counted - seen, counted, user_id)
     return row
 

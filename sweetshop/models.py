@@ -15,7 +15,31 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
-Timestamp = DateTime(timezone=True)
+class UtcDateTime(TypeDecorator):
+    """A moment: an aware datetime in UTC in Python, whatever the database.
+
+    PostgreSQL stores it with its zone. SQLite has no datetime type: SQLAlchemy keeps the
+    digits of the time and drops its zone, so the shop stores every time in UTC there and
+    this type attaches the zone again on the way out; readers never see a naive time.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.utcoffset():
+            value = value.astimezone(timezone.utc)  # SQLite would keep another zone's digits as UTC
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Timestamp = UtcDateTime()
 Money = Numeric(10, 2)
 
 

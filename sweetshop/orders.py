@@ -1,6 +1,6 @@
 """Reading orders: one order, a page of orders, how many; as plain frozen views."""
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -39,15 +39,6 @@ class OrderView:
         return self.status == Order.PLACED
 
 
-def _utc(moment):
-    """SQLite hands back naive datetimes (all stored in UTC); PostgreSQL aware ones."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 _ORDER_COLUMNS = (orders.c.id, orders.c.user_id, User.username, orders.c.status, orders.c.created_at,
                   orders.c.cancelled_at)
 
@@ -71,7 +62,7 @@ def _lines_of(order_ids):
 
 def _view(row, items):
     return OrderView(id=row.id, user_id=row.user_id, username=row.username, status=row.status,
-                     created_at=_utc(row.created_at), cancelled_at=_utc(row.cancelled_at),
+                     created_at=row.created_at, cancelled_at=row.cancelled_at,
                      total=sum((item.line_total for item in items), Decimal("0.00")),
                      items=tuple(items))
 

@@ -27,6 +27,7 @@ from .errors import BadPhotoError, SweetNotFoundError
 from .extensions import db
 from .inventory import SWEET_COLUMNS, on_sale, sweets
 from .models import Photo, utcnow
+from .transactions import transaction
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 MIME = "image/webp"
@@ -109,14 +110,13 @@ def set_photo(sweet_id, data):
         raise BadPhotoError(f"The photo is larger than {config['PHOTO_MAX_BYTES']:,} bytes.")
     encoded = encode(data, config["PHOTO_MAX_PIXELS"], config["PHOTO_SIZE"], config["PHOTO_THUMB_SIZE"])
     digest = encoded.hash
-    # The sweet's row first: a write, so SQLite queues this transaction instead of failing,
-    # and on PostgreSQL racing uploads for one sweet take turns on its row lock.
-    row = _point_sweet_at(sweet_id, digest)
-    db.session.execute(delete(photos).where(photos.c.sweet_id == sweet_id))
-    db.session.execute(insert(photos).values(
-        sweet_id=sweet_id, hash=digest, mime=MIME, width=encoded.width, height=encoded.height,
-        image=encoded.image, thumb=encoded.thumb, created_at=utcnow()))
-    db.session.commit()
+    with transaction():
+        # The sweet's row first: on PostgreSQL racing uploads for one sweet take turns on its lock.
+        row = _point_sweet_at(sweet_id, digest)
+        db.session.execute(delete(photos).where(photos.c.sweet_id == sweet_id))
+        db.session.execute(insert(photos).values(
+            sweet_id=sweet_id, hash=digest, mime=MIME, width=encoded.width, height=encoded.height,
+            image=encoded.image, thumb=encoded.thumb, created_at=utcnow()))
     return row
 
 
@@ -125,9 +125,9 @@ def remove_photo(sweet_id):
 
     :raise SweetNotFoundError: no such sweet on sale.
     """
-    row = _point_sweet_at(sweet_id, None)
-    db.session.execute(delete(photos).where(photos.c.sweet_id == sweet_id))
-    db.session.commit()
+    with transaction():
+        row = _point_sweet_at(sweet_id, None)
+        db.session.execute(delete(photos).where(photos.c.sweet_id == sweet_id))
     return row
 
 
@@ -137,8 +137,7 @@ def _point_sweet_at(sweet_id, digest):
         .values(photo_hash=digest, updated_at=utcnow()).returning(*SWEET_COLUMNS)
     ).one_or_none()
     if row is None:
-        db.session.rollback()
-        raise SweetNotFoundError()
+        raise SweetNotFoundError()  # inside transaction(): nothing changes
     return row
 
 

@@ -65,16 +65,23 @@ def check_plain_text(value):
     return value
 
 
-def clean_text(value, max_length):
+def _string(value):
     if not isinstance(value, str):
         raise ValueError("Must be a string.")
-    check_plain_text(value)
-    value = value.strip()
-    if not value:
-        raise ValueError("Must not be empty.")
+    return value
+
+
+def _at_most(max_length, value):
     if len(value) > max_length:
         raise ValueError(f"Must be at most {max_length} characters.")
     return value
+
+
+def clean_text(value, max_length):
+    value = check_plain_text(_string(value)).strip()
+    if not value:
+        raise ValueError("Must not be empty.")
+    return _at_most(max_length, value)
 
 
 def clean_name(value):
@@ -93,15 +100,10 @@ def clean_description(value):
     """
     if value is None:
         return ""
-    if not isinstance(value, str):
-        raise ValueError("Must be a string.")
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = _string(value).replace("\r\n", "\n").replace("\r", "\n")
     for line in value.split("\n"):
         check_plain_text(line.replace("\t", " "))
-    value = value.strip()
-    if len(value) > DESCRIPTION_MAX:
-        raise ValueError(f"Must be at most {DESCRIPTION_MAX} characters.")
-    return value
+    return _at_most(DESCRIPTION_MAX, value.strip())
 
 
 def clean_unit(value):

@@ -5,7 +5,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 from conftest import TEST_PASSWORD
-from sweetshop import accounts, catalog, inventory
+from sweetshop import accounts, catalog
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 FLASH_RE = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
@@ -54,7 +54,7 @@ class Pages:
 
     def sweet(self, name="Fudge", category="Fudge", price="2.50", quantity=10):
         with self.app.app_context():
-            return inventory.create_sweet(name, category, Decimal(price), quantity).id
+            return catalog.create_sweet(name, category, Decimal(price), quantity).id
 
     def stock(self, sweet_id):
         with self.app.app_context():

@@ -63,9 +63,9 @@ def test_purchase_needs_a_login_and_a_real_sweet(client, api):
     assert buy(client, {"id": 999}, api.user("bob")).json == {"detail": "Sweet not found"}
 
 
-def _statements_and_modes(app):
-    """A list that gathers (first word of each statement, whether its DBAPI connection was in
-    autocommit) for the rest of the test."""
+def _statements_and_modes(app, first_word=True):
+    """A list that gathers (each statement, or its first word, and whether its DBAPI connection
+    was in autocommit) for the rest of the test."""
     from sqlalchemy import event
 
     from sweetshop.extensions import db
@@ -73,7 +73,7 @@ def _statements_and_modes(app):
 
     def record(conn, cursor, statement, *args):
         autocommit = getattr(conn.connection.dbapi_connection, "autocommit", False)
-        seen.append((statement.split()[0], autocommit is True))
+        seen.append((statement.split()[0] if first_word else statement, autocommit is True))
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", record)
     return seen
@@ -81,23 +81,47 @@ def _statements_and_modes(app):
 
 @pytest.mark.parametrize("key", [None, "k-1"])
 def test_a_purchase_on_postgresql_is_one_statement_that_commits_itself(app, client, api, backend, key):
-    """inventory.commit_each_statement: on PostgreSQL the sale is one statement outside any
-    transaction (its row lock ends with it), and the pooled connection goes back to transactions
-    for the next request; SQLite's sale is two statements in a transaction."""
+    """inventory.purchase: on PostgreSQL the sale is one statement outside any transaction (its
+    row lock ends with it), and the pooled connection goes back to transactions for the next
+    request; SQLite's sale is two statements in a transaction."""
     sweet, bob = api.sweet(quantity=3), api.user("bob")
     seen = _statements_and_modes(app)
     assert buy(client, sweet, bob, key=key).status_code == 200
     purchase = list(seen)
     seen.clear()
     assert restock(client, sweet, api.admin, 5).status_code == 200
-    writes = [word for word, _ in purchase if word in ("WITH", "UPDATE", "INSERT")]
+    writes = [(word, autocommit) for word, autocommit in purchase if word in ("WITH", "UPDATE", "INSERT")]
     if backend == "postgresql":
-        assert writes == ["WITH"] and all(autocommit for _, autocommit in purchase)
+        assert writes == [("WITH", True)]
     else:
-        assert writes == ["UPDATE", "INSERT"]
+        assert [word for word, _ in writes] == ["UPDATE", "INSERT"]
     assert [word for word, _ in seen if word in ("UPDATE", "INSERT")] == ["UPDATE", "INSERT"]
     assert not any(autocommit for _, autocommit in seen)
     assert stock_and_ledger(app, sweet["id"]) == (7, 7, 3)
+
+
+def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, client, api, backend):
+    """The sale commits by itself, outside any transaction: a write added to the purchase's way
+    would commit on its own too, whatever failed after it. So every statement of a purchase
+    request, sold, refused or replayed, is a read but the sale, and only the purchase's own
+    statements run outside a transaction."""
+    if backend != "postgresql":
+        pytest.skip("only PostgreSQL's sale commits by its own statement")
+    from sweetshop.extensions import db
+    with app.app_context():
+        sale = str(inventory._SALE_WITH_LEDGER_ROW.compile(dialect=db.engine.dialect))
+    sweet, bob = api.sweet(quantity=2), api.user("bob")
+    seen = _statements_and_modes(app, first_word=False)
+    # Sold, sold with a key, the same key replayed (no sale), refused for short stock (tried).
+    for quantity, key, status, sales in [(1, None, 200, 1), (1, "k-1", 200, 1), (1, "k-1", 200, 0),
+                                         (5, None, 400, 1)]:
+        seen.clear()
+        assert buy(client, sweet, bob, quantity, key).status_code == status
+        writes = [statement for statement, _ in seen if not statement.lstrip().upper().startswith("SELECT")]
+        assert writes == [sale] * sales
+        assert seen[0][1] is False, "the bearer token's lookup runs before the switch"
+        assert all(autocommit for statement, autocommit in seen if statement == sale)
+    assert stock_and_ledger(app, sweet["id"]) == (0, 0, 3)
 
 
 def test_a_sale_committed_by_its_own_statement_is_answered_200_when_the_database_dies_after_it(

@@ -5,7 +5,7 @@ import pytest
 from dbstate import snapshot, stock_and_ledger
 from sqlalchemy import select
 
-from sweetshop import inventory
+from sweetshop import catalog
 from sweetshop.extensions import db
 from sweetshop.models import StockMovement, Sweet
 
@@ -53,7 +53,7 @@ def test_list_pages_with_skip_and_limit(client, shelf):
 def test_list_default_limit_is_100(app, client):
     with app.app_context():
         for number in range(101):
-            inventory.create_sweet(f"Sweet {number}", "Bulk", Decimal("1.00"), 1)
+            catalog.create_sweet(f"Sweet {number}", "Bulk", Decimal("1.00"), 1)
     assert len(client.get("/api/sweets").json) == 100
     assert names(client.get("/api/sweets?skip=100")) == ["Sweet 100"]
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 from sqlalchemy import create_engine, func, select, text
 
 from conftest import flask_cli, migrated_database, server_env
-from sweetshop import accounts, inventory
+from sweetshop import accounts, catalog
 from sweetshop.cli import DEMO_SWEETS
 from sweetshop.extensions import db
 from sweetshop.models import Sweet, User
@@ -89,9 +89,9 @@ def test_seed_demo_leaves_a_shop_in_use_alone(app, runner):
     runner.invoke(args=["seed-demo"])
     with app.app_context():
         fudge = db.session.scalar(select(Sweet).where(Sweet.name == "Fudge Square"))
-        inventory.update_sweet(fudge.id, name="Fudge Slab")
+        catalog.update_sweet(fudge.id, name="Fudge Slab")
         for sweet_id in db.session.scalars(select(Sweet.id)).all():
-            inventory.archive_sweet(sweet_id)
+            catalog.archive_sweet(sweet_id)
     before = sweet_count(app)
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "adds nothing" in result.output
@@ -103,7 +103,7 @@ def test_seed_demo_leaves_a_shop_in_use_alone(app, runner):
 
 def test_seed_demo_adds_nothing_to_a_shop_that_only_ever_had_archived_sweets(app, runner):
     with app.app_context():
-        inventory.archive_sweet(inventory.create_sweet("Mine", "Own", Decimal("1.00"), 3).id)
+        catalog.archive_sweet(catalog.create_sweet("Mine", "Own", Decimal("1.00"), 3).id)
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "adds nothing" in result.output
     assert sweet_count(app) == 1

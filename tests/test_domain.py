@@ -28,7 +28,7 @@ def assert_ledger_matches(sweet_id):
 
 
 def new_sweet(name="Fudge", quantity=10, category="Fudge", price="2.50"):
-    return inventory.create_sweet(name, category, Decimal(price), quantity).id
+    return catalog.create_sweet(name, category, Decimal(price), quantity).id
 
 
 def test_ledger_sum_equals_quantity_after_every_operation(buyer):
@@ -40,7 +40,7 @@ def test_ledger_sum_equals_quantity_after_every_operation(buyer):
         lambda: inventory.purchase(sweet, buyer, 12),
         lambda: inventory.purchase(sweet, buyer, 1),      # out of stock: changes nothing
         lambda: inventory.restock(sweet, None, 0),
-        lambda: inventory.update_sweet(sweet, price=Decimal("3.10")),
+        lambda: catalog.update_sweet(sweet, price=Decimal("3.10")),
         lambda: inventory.purchase(sweet, buyer, 1, idempotency_key="a"),  # fails: key stays free
         lambda: inventory.restock(sweet, None, 2),
         lambda: inventory.purchase(sweet, buyer, 1, idempotency_key="a"),  # retry succeeds
@@ -81,11 +81,11 @@ def test_out_of_stock_and_insufficient_stock_are_told_apart(buyer):
 def test_archived_sweets_are_not_found_but_keep_their_history(buyer):
     sweet = new_sweet(quantity=5)
     inventory.purchase(sweet, buyer, 2)
-    inventory.archive_sweet(sweet)
+    catalog.archive_sweet(sweet)
     for action in (lambda: inventory.purchase(sweet, buyer, 1),
                    lambda: inventory.restock(sweet, None, 1),
-                   lambda: inventory.update_sweet(sweet, name="Renamed"),
-                   lambda: inventory.archive_sweet(sweet),
+                   lambda: catalog.update_sweet(sweet, name="Renamed"),
+                   lambda: catalog.archive_sweet(sweet),
                    lambda: catalog.get_sweet(sweet)):
         with pytest.raises(SweetNotFoundError):
             action()
@@ -100,8 +100,8 @@ def test_archived_sweets_are_not_found_but_keep_their_history(buyer):
 def test_missing_sweets_are_not_found(buyer):
     for action in (lambda: inventory.purchase(404, buyer, 1),
                    lambda: inventory.restock(404, None, 1),
-                   lambda: inventory.update_sweet(404, price=Decimal("1")),
-                   lambda: inventory.archive_sweet(404)):
+                   lambda: catalog.update_sweet(404, price=Decimal("1")),
+                   lambda: catalog.archive_sweet(404)):
         with pytest.raises(SweetNotFoundError):
             action()
     assert db.session.scalar(select(func.count()).select_from(StockMovement)) == 0
@@ -132,11 +132,11 @@ def test_idempotent_purchase_replays_and_refuses_other_parameters(buyer):
 
 def test_update_never_touches_stock(ctx):
     sweet = new_sweet(quantity=7)
-    row = inventory.update_sweet(sweet, name="Fudge Deluxe", category="Luxury", price=Decimal("9.99"))
+    row = catalog.update_sweet(sweet, name="Fudge Deluxe", category="Luxury", price=Decimal("9.99"))
     assert (row.name, row.category, row.price, row.quantity) == (
         "Fudge Deluxe", "Luxury", Decimal("9.99"), 7)
     with pytest.raises(AssertionError):
-        inventory.update_sweet(sweet, quantity=100)
+        catalog.update_sweet(sweet, quantity=100)
     assert quantity(sweet) == 7
 
 
@@ -155,7 +155,7 @@ def test_search_and_count_agree(ctx):
 def test_categories_are_unique_regardless_of_case(ctx):
     for name, category in [("A", "Toffee"), ("B", "toffee"), ("C", "Candy"), ("D", "Gone")]:
         new_sweet(name=name, category=category)
-    inventory.archive_sweet(db.session.scalar(select(Sweet.id).where(Sweet.name == "D")))
+    catalog.archive_sweet(db.session.scalar(select(Sweet.id).where(Sweet.name == "D")))
     assert catalog.categories() == ["Candy", "Toffee"]
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
-from sweetshop import accounts, inventory
+from sweetshop import accounts, catalog, inventory
 from sweetshop.errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderKeyReusedError,
                               OrderNotFoundError, OrderShortError, OrderSweetsMissingError,
                               SweetNameTakenError, SweetNotFoundError, ValidationError)
@@ -17,7 +17,7 @@ from sweetshop.rules import clean_new_order, clean_order_items
 
 
 def new_sweet(name, quantity=10, price="2.50"):
-    return inventory.create_sweet(name, "C", Decimal(price), quantity).id
+    return catalog.create_sweet(name, "C", Decimal(price), quantity).id
 
 
 def quantities(*sweet_ids):
@@ -75,7 +75,7 @@ def test_the_first_short_line_stops_the_order_and_rolls_back_whole(buyer):
 
 def test_missing_sweets_are_reported_before_short_ones(buyer):
     a, b = new_sweet("A", quantity=0), new_sweet("B")
-    inventory.archive_sweet(b)
+    catalog.archive_sweet(b)
     with pytest.raises(OrderSweetsMissingError) as refused:
         inventory.place_order(buyer, [(a, 1), (b, 1), (77, 1)])
     assert refused.value.missing == [b, 77] and refused.value.status == 404
@@ -101,7 +101,7 @@ def test_a_line_refused_while_stock_came_back_is_still_reported(buyer, monkeypat
 def test_ledger_rows_carry_the_order_and_the_price(buyer):
     a = new_sweet("A", price="1.99")
     order = inventory.place_order(buyer, [(a, 3)])
-    inventory.update_sweet(a, price=Decimal("9.00"))
+    catalog.update_sweet(a, price=Decimal("9.00"))
     row = db.session.scalars(select(StockMovement).where(StockMovement.kind == "purchase")).one()
     assert (row.order_id, row.user_id, row.change, row.balance, row.unit_price) == (
         order.id, buyer, -3, 7, Decimal("1.99"))
@@ -174,7 +174,7 @@ def test_the_conditional_status_update_decides_a_racing_cancel(buyer, monkeypatc
 def test_cancel_gives_units_back_to_an_archived_sweet(buyer):
     a = new_sweet("A")
     order = inventory.place_order(buyer, [(a, 4)])
-    inventory.archive_sweet(a)
+    catalog.archive_sweet(a)
     inventory.cancel_order(order.id, buyer, False, 1800)
     assert quantities(a) == [10] and inventory.audit_stock() == []
     kinds = db.session.scalars(select(StockMovement.kind).where(StockMovement.sweet_id == a)
@@ -202,45 +202,45 @@ def test_list_orders_reads_a_page_in_two_queries_newest_first(buyer):
 def test_restore_sweet(buyer):
     a = new_sweet("A", quantity=7)
     with pytest.raises(SweetNotFoundError):
-        inventory.restore_sweet(a)  # on sale
-    inventory.archive_sweet(a)
-    restored = inventory.restore_sweet(a)
+        catalog.restore_sweet(a)  # on sale
+    catalog.archive_sweet(a)
+    restored = catalog.restore_sweet(a)
     assert (restored.name, restored.quantity) == ("A", 7)
-    inventory.archive_sweet(a)
+    catalog.archive_sweet(a)
     new_sweet("a")
     with pytest.raises(SweetNameTakenError) as taken:
-        inventory.restore_sweet(a)
+        catalog.restore_sweet(a)
     assert taken.value.errors == {"name": ["A sweet on sale already has this name."]}
 
 
 def test_renaming_a_sweet_not_on_sale_is_not_found_even_to_a_taken_name(buyer):
     new_sweet("Fudge")
     gone = new_sweet("Toffee")
-    inventory.archive_sweet(gone)
+    catalog.archive_sweet(gone)
     for sweet_id in (gone, 999):
         with pytest.raises(SweetNotFoundError):
-            inventory.update_sweet(sweet_id, name="FUDGE")
+            catalog.update_sweet(sweet_id, name="FUDGE")
 
 
 def test_the_unique_index_decides_a_name_race(buyer, monkeypatch):
     """Two admins creating the same name at once both pass the check; the index refuses the
     second, which gets the same 422 as the check would have given."""
     new_sweet("Fudge")
-    real = inventory._name_taken
+    real = catalog._name_taken
     calls = []
 
     def missed_the_twin(name, other_than=None):
         calls.append(name)
         return False if len(calls) == 1 else real(name, other_than)
 
-    monkeypatch.setattr(inventory, "_name_taken", missed_the_twin)
+    monkeypatch.setattr(catalog, "_name_taken", missed_the_twin)
     with pytest.raises(SweetNameTakenError):
-        inventory.create_sweet("FUDGE", "C", Decimal("1.00"), 3)
+        catalog.create_sweet("FUDGE", "C", Decimal("1.00"), 3)
     calls.clear()
     b = new_sweet("Toffee")
     calls.clear()
     with pytest.raises(SweetNameTakenError):
-        inventory.update_sweet(b, name="fudge")
+        catalog.update_sweet(b, name="fudge")
     db.session.rollback()
     assert db.session.scalar(select(Sweet.name).where(Sweet.id == b)) == "Toffee"
     assert inventory.audit_stock() == []

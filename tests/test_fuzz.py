@@ -20,7 +20,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, inva
                                  run_state_machine_as_test)
 from sqlalchemy import select
 
-from sweetshop import accounts, inventory
+from sweetshop import accounts, catalog, inventory
 from sweetshop.errors import (IdempotencyKeyReusedError, OrderAlreadyCancelledError, OrderKeyReusedError,
                               OrderNotFoundError, OrderShortError, OrderSweetsMissingError, OutOfStockError,
                               StockLimitError, SweetNotFoundError)
@@ -176,7 +176,7 @@ class StockMachine(RuleBasedStateMachine):
         return self._create(quantity)
 
     def _create(self, quantity):
-        sweet = inventory.create_sweet(f"Fuzz {uuid.uuid4().hex}", "Fuzz", Decimal("1.00"), quantity)
+        sweet = catalog.create_sweet(f"Fuzz {uuid.uuid4().hex}", "Fuzz", Decimal("1.00"), quantity)
         self.stock[sweet.id] = quantity
         self.on_sale.add(sweet.id)
         return sweet.id
@@ -271,14 +271,14 @@ class StockMachine(RuleBasedStateMachine):
     @rule(sweet=sweets, price=st.decimals("0.01", "999.99", places=2))
     def edit(self, sweet, price):
         try:
-            inventory.update_sweet(sweet, name=f"Edited {sweet}", price=price)
+            catalog.update_sweet(sweet, name=f"Edited {sweet}", price=price)
         except SweetNotFoundError:
             assert sweet not in self.on_sale
 
     @rule(sweet=sweets)
     def archive(self, sweet):
         try:
-            inventory.archive_sweet(sweet)
+            catalog.archive_sweet(sweet)
         except SweetNotFoundError:
             assert sweet not in self.on_sale
         else:
@@ -287,7 +287,7 @@ class StockMachine(RuleBasedStateMachine):
     @rule(sweet=sweets)
     def restore(self, sweet):
         try:
-            result = inventory.restore_sweet(sweet)
+            result = catalog.restore_sweet(sweet)
         except SweetNotFoundError:
             assert sweet in self.on_sale
         else:

@@ -35,9 +35,8 @@ def give_photo(pages, sweet_id, data=None):
 
 
 def with_content(pages, sweet_id, **changes):
-    from sweetshop import inventory
     with pages.app.app_context():
-        inventory.update_sweet(sweet_id, **changes)
+        catalog.update_sweet(sweet_id, **changes)
 
 
 def test_cards_show_unit_allergens_and_thumbnail_or_placeholder(pages):
@@ -87,10 +86,9 @@ def test_a_sweet_without_allergens_or_photo_says_so(pages):
 
 
 def test_the_sweet_page_is_404_for_archived_and_missing_sweets(pages):
-    from sweetshop import inventory
     fudge = pages.sweet("Fudge")
     with pages.app.app_context():
-        inventory.archive_sweet(fudge)
+        catalog.archive_sweet(fudge)
     for path in (f"/sweets/{fudge}", "/sweets/999", "/sweets/99999999999"):
         response = pages.client.get(path)
         assert response.status_code == 404 and "text/html" in response.content_type

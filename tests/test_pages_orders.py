@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pages_support import Pages, field_error, flashes, form_fields, input_value, text_of
 
-from sweetshop import inventory
+from sweetshop import catalog, inventory
 from sweetshop.shop.views import when
 
 
@@ -103,7 +103,7 @@ def test_a_sweet_gone_from_sale_shows_as_unavailable_and_the_order_is_refused(pa
     pages.add(fudge, 1)
     pages.add(toffee, 2)
     with pages.app.app_context():
-        inventory.archive_sweet(toffee)
+        catalog.archive_sweet(toffee)
     pages.customer()
     page = pages.client.get("/basket")
     assert line_problem(page, toffee) == "No longer on sale: remove it to place your order."

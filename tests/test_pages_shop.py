@@ -148,8 +148,8 @@ def test_adding_a_sweet_gone_from_sale_or_sold_out_meanwhile(pages):
     stale_fudge = form_fields(page.text, f"/basket/add/{fudge}")
     stale_toffee = form_fields(page.text, f"/basket/add/{toffee}")
     with pages.app.app_context():
-        from sweetshop import inventory
-        inventory.archive_sweet(fudge)
+        from sweetshop import catalog, inventory
+        catalog.archive_sweet(fudge)
         inventory.purchase(toffee, None, 1)
     gone = pages.client.post(f"/basket/add/{fudge}", data=stale_fudge)
     assert gone.status_code == 404 and flashes(gone) == [("error", "That sweet is no longer on sale.")]

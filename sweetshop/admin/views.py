@@ -50,7 +50,7 @@ def new_sweet():
     form = NewSweetForm()
     if form.validate_on_submit():
         try:
-            sweet = inventory.create_sweet(**form.changes(), user_id=current_user.id)
+            sweet = catalog.create_sweet(**form.changes(), user_id=current_user.id)
         except ValidationError as error:  # e.g. a sweet on sale has that name
             _show_by_the_fields(form, error)
         else:
@@ -71,7 +71,7 @@ def edit_sweet(sweet_id):
     form = SweetForm(obj=sweet)
     if form.validate_on_submit():
         try:
-            updated = inventory.update_sweet(sweet_id, **form.changes())
+            updated = catalog.update_sweet(sweet_id, **form.changes())
         except SweetNotFoundError:
             flash("That sweet was archived meanwhile; nothing was changed.", "error")
         except ValidationError as error:  # e.g. another sweet on sale has that name
@@ -124,7 +124,7 @@ def archive_sweet(sweet_id):
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
-            inventory.archive_sweet(sweet_id)
+            catalog.archive_sweet(sweet_id)
         except SweetNotFoundError:
             abort(404)
         flash(f"Archived {sweet.name}: it is off sale; its history stays.", "success")
@@ -138,7 +138,7 @@ def restore_sweet(sweet_id):
     a sweet on sale has taken its name."""
     # CSRFProtect has checked the token (as for every POST); the form holds nothing else.
     try:
-        sweet = inventory.restore_sweet(sweet_id)
+        sweet = catalog.restore_sweet(sweet_id)
     except SweetNotFoundError:
         abort(404, "There is no archived sweet with that id.")
     except ValidationError as error:

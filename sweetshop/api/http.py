@@ -1,7 +1,6 @@
 """Request parsing, bearer authentication and serialisation shared by the API views."""
 import json
 import re
-from datetime import timezone
 from decimal import Decimal
 from functools import wraps
 
@@ -10,7 +9,7 @@ from flask import abort, g, request
 from .. import accounts
 from ..errors import ValidationError
 from ..rules import clean_idempotency_key, clean_price_bound, clean_sort, parse_decimal
-from ..shop.photos import photo_url
+from ..shop.photo_views import photo_url
 
 # OFFSET beyond a 32-bit integer is refused before it reaches the database.
 SKIP_MAX = 2_147_483_647
@@ -59,6 +58,18 @@ def paging(default_limit=100):
     :raise ValidationError:
     """
     return query_int("skip", 0, 0, SKIP_MAX), query_int("limit", default_limit, 1, 100)
+
+
+def listed_user_id():
+    """Whose rows a list shows: the caller's, or everybody's (None) when an admin asks with
+    ``?all=true``.
+
+    :raise 403: a customer asked for everybody's.
+    """
+    everyone = request.args.get("all", "").lower() in ("1", "true", "yes")
+    if everyone and not g.user.is_admin:
+        abort(403, "Not authorized")
+    return None if everyone else g.user.id
 
 
 def query_price(name):
@@ -139,7 +150,5 @@ def user_json(user):
 
 
 def iso(moment):
-    """An ISO 8601 time in UTC (SQLite hands back naive datetimes, all UTC here)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.isoformat() + "Z"
+    """An ISO 8601 time in UTC (as every stored time is read), ending in ``Z``."""
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,6 +1,4 @@
 """API catalogue and stock: list, search, create, edit, archive, restore, photos, purchase, restock."""
-from functools import wraps
-
 from flask import g, request, url_for
 
 from .. import catalog, inventory, photos
@@ -49,7 +47,7 @@ def get_sweet(sweet_id):
 @bp.post("/sweets")
 @auth_required(admin=True)
 def create_sweet():
-    sweet = inventory.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
+    sweet = catalog.create_sweet(**clean_new_sweet(json_body()), user_id=g.user.id)
     return sweet_json(sweet), 201, {"Location": url_for(".get_sweet", sweet_id=sweet.id)}
 
 
@@ -59,20 +57,20 @@ def update_sweet(sweet_id):
     changes = clean_sweet_changes(json_body())
     if not changes:
         return sweet_json(catalog.get_sweet(sweet_id))
-    return sweet_json(inventory.update_sweet(sweet_id, **changes))
+    return sweet_json(catalog.update_sweet(sweet_id, **changes))
 
 
 @bp.delete("/sweets/<id:sweet_id>")
 @auth_required(admin=True)
 def archive_sweet(sweet_id):
-    inventory.archive_sweet(sweet_id)
+    catalog.archive_sweet(sweet_id)
     return "", 204
 
 
 @bp.post("/sweets/<id:sweet_id>/restore")
 @auth_required(admin=True)
 def restore_sweet(sweet_id):
-    return sweet_json(inventory.restore_sweet(sweet_id))
+    return sweet_json(catalog.restore_sweet(sweet_id))
 
 
 @bp.put("/sweets/<id:sweet_id>/photo")
@@ -89,18 +87,7 @@ def delete_photo(sweet_id):
     return sweet_json(photos.remove_photo(sweet_id))
 
 
-def _each_statement_commits(view):
-    """Run the view with ``inventory.commit_each_statement`` in force from its first query on
-    (the bearer token's lookup)."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        inventory.commit_each_statement()
-        return view(*args, **kwargs)
-    return wrapper
-
-
 @bp.post("/sweets/<id:sweet_id>/purchase")
-@_each_statement_commits
 @auth_required()
 def purchase(sweet_id):
     data = clean_fields(json_body(default={}), {"quantity": clean_purchase_quantity})

@@ -1,6 +1,5 @@
 """Catalogue and basket pages, over the same catalog and inventory functions as the API."""
 from dataclasses import dataclass
-from datetime import timezone
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
@@ -33,12 +32,7 @@ def money(amount):
 
 @bp.app_template_filter("when")
 def when(moment):
-    """A stored time in the shop's time zone (``SHOP_TIMEZONE``): "30 Nov 2026, 14:05 GMT".
-
-    SQLite hands back naive datetimes; every stored time is UTC.
-    """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+    """A stored time in the shop's time zone (``SHOP_TIMEZONE``): "30 Nov 2026, 14:05 GMT"."""
     return moment.astimezone(ZoneInfo(current_app.config["SHOP_TIMEZONE"])).strftime("%d %b %Y, %H:%M %Z")
 
 
@@ -220,9 +214,7 @@ def place_order():
         return redirect(url_for("auth.login", next=url_for(".show_basket")))
     form = PlaceOrderForm()
     try:
-        if not form.validate():
-            raise ValueError("That form could not be read: please place the order again.")
-        items = basket.decode(form.lines.data)
+        items = _ordered_lines(form)
     except ValueError as error:
         flash(f"{error} Nothing was bought.", "error")
         return _basket_page(status=422)
@@ -250,6 +242,16 @@ def place_order():
     basket.remove(session, [item.sweet_id for item in order.items])
     flash(f"Thank you! Order #{order.id} is placed.", "success")
     return redirect(url_for(".receipt", order_id=order.id))
+
+
+def _ordered_lines(form):
+    """The basket's lines as the order form carried them.
+
+    :raise ValueError: the form is not valid, or its lines cannot be read (the message says so).
+    """
+    if not form.validate():
+        raise ValueError("That form could not be read: please place the order again.")
+    return basket.decode(form.lines.data)
 
 
 def _only_left(available):
