@@ -73,9 +73,9 @@ def test_each_stock_change_rides_on_its_request_line_with_sweet_change_and_balan
 
 
 def test_a_stock_change_outside_a_request_is_a_line_of_its_own(app, capsys):
-    from sweetshop import inventory
+    from sweetshop import catalog, inventory
     with app.app_context():
-        sweet_id = inventory.create_sweet("Toffee", "Toffee", 1, quantity=4).id
+        sweet_id = catalog.create_sweet("Toffee", "Toffee", 1, quantity=4).id
         inventory.restock(sweet_id, None, 2)
     changes = [line for line in log_lines(capsys) if line["logger"] == "sweetshop.stock"]
     assert [(c["sweet_id"], c["kind"], c["change"], c["balance"]) for c in changes] == [
