@@ -277,10 +277,13 @@ _TOKEN_OWNER = (select(*_CALLER_COLUMNS)
                 .where(_tokens.c.token_hash == bindparam("digest"), _tokens.c.expires_at > bindparam("now")))
 
 
-def user_for_token(token):
+def user_for_token(token, connection=None):
     """The owner of a live token as a row (``id, username, full_name, is_admin``), or None
-    (unknown, expired or revoked). ``user_row`` reads the rest."""
-    return db.session.execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
+    (unknown, expired or revoked); ``user_row`` reads the rest. Run on ``connection`` (a purchase's,
+    ``inventory.selling``), or on the session's: a Core statement needs none of the ORM's execution
+    machinery, which costs every API request 1.4 % of its instructions."""
+    connection = connection or db.session.connection()
+    return connection.execute(_TOKEN_OWNER, {"digest": _digest(token), "now": utcnow()}).first()
 
 
 def revoke_token(token):

@@ -8,11 +8,13 @@ client waits: many workers on many hosts can sell the same sweet safely.
 """
 import logging
 
+from contextlib import contextmanager
+
 from flask import current_app
 from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from . import mail, metrics
+from . import mail, metrics, observability
 from .errors import (IdempotencyKeyReusedError, OutOfStockError, StockChangedError,
                      StockLimitError, SweetNotFoundError)
 from .extensions import db
@@ -40,8 +42,7 @@ def _record(sweet_id, kind, change, balance, user_id=None, unit_price=None, idem
 
 def _log_change(sweet_id, kind, change, balance, user_id):
     # Called only after the commit, so the log never shows a change the database lacks.
-    log.info("stock change", extra={"sweet_id": sweet_id, "kind": kind, "change": change,
-                                    "balance": balance, "by_user_id": user_id})
+    observability.log_stock_change(sweet_id, kind, change, balance, user_id)
 
 
 def stock_new_sweet(sweet_id, quantity, user_id, at):
@@ -63,110 +64,115 @@ def _on_postgresql():
 
 def init_app(app):
     """On PostgreSQL, register ``_back_to_transactions`` on the app's own engine (only its
-    connections are ever switched, by ``_commit_each_statement``)."""
+    connections are ever switched, by ``selling``)."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "postgresql":
         event.listen(engine, "checkin", _back_to_transactions)
 
 
-def _commit_each_statement():
-    """On PostgreSQL, run the rest of the purchase outside any transaction, each statement
-    committing itself. A purchase needs no transaction there: its sale is one statement (the
-    conditional UPDATE and its ledger row, ``_SALE_WITH_LEDGER_ROW``) and every other
-    statement it makes only reads. (SQLite needs two statements for a sale, so it keeps its
-    transaction.)
+@contextmanager
+def selling():
+    """The connection a purchase request runs on, from its bearer token's lookup to the sale:
+    yields a Core connection on PostgreSQL, None on SQLite (there the session's transaction
+    serves, see ``purchase``).
 
-    The row lock then ends with the sale statement, on the server: no COMMIT round trip is
-    made while other buyers wait for the row (across a network, that round trip was most of
-    the time it was held).
+    On PostgreSQL the connection is the purchase's own and runs outside any transaction, each
+    statement committing itself: the sale is one statement (the conditional UPDATE and its ledger
+    row, ``_SALE_WITH_LEDGER_ROW``) and every other statement on the way only reads. So the row
+    lock ends with the sale statement, on the server, and no COMMIT round trip is made while other
+    buyers wait for the row (across a network, that round trip was most of the time it was held),
+    nor a BEGIN or COMMIT around the token's lookup. Only what is handed this connection runs in
+    that mode: the request's session, and any write added to it later, stays transactional. And
+    the request needs no ORM session at all, whose lifecycle was a tenth of a purchase's
+    instructions.
 
-    What the request read before (the bearer token's lookup) is committed first, on the same
-    connection: psycopg2 switches modes only between transactions. That commit is one round
-    trip, before the sale and so outside any row lock; it is the price of keeping the switch
-    here, where no other statement of the request can fall under it. The switch is psycopg2's
-    own ``autocommit``, which costs no round trip either way, and ``_back_to_transactions``
-    switches it back when the purchase's ``transaction()`` ends and the connection returns to
-    the pool, so nothing after the purchase runs in this mode. SQLAlchemy's ``AUTOCOMMIT``
-    isolation level would send a ``SET`` on the way back, and if the database died just after
-    the sale, that ``SET`` failed outside SQLAlchemy's error handling: a sale already committed
-    was answered 500.
+    The switch is psycopg2's own ``autocommit``, client-side both ways, made on a fresh checkout
+    (no transaction open yet); ``_back_to_transactions`` switches it back when the connection
+    returns to the pool. SQLAlchemy's ``AUTOCOMMIT`` isolation level would send a ``SET`` on the
+    way back, and if the database died just after the sale, that ``SET`` failed outside
+    SQLAlchemy's error handling: a sale already committed was answered 500.
     """
     if not _on_postgresql():
+        yield None
         return
-    connection = db.session.connection()
-    dbapi_connection = connection.connection.dbapi_connection
-    try:
-        dbapi_connection.commit()
-        dbapi_connection.autocommit = True
-    except connection.dialect.loaded_dbapi.Error as error:
-        # Not a statement, so SQLAlchemy did not see it fail: report it as SQLAlchemy reports a
-        # lost database (answered 503, not 500), and let the pool drop the connection.
-        connection.invalidate(error)
-        raise DBAPIError.instance("COMMIT", None, error, connection.dialect.loaded_dbapi.Error,
-                                  connection_invalidated=True) from None
+    with db.engine.connect() as connection:
+        connection.connection.dbapi_connection.autocommit = True
+        yield connection
 
 
 def _back_to_transactions(dbapi_connection, connection_record):
-    """Every connection goes back to the pool in transaction mode (see _commit_each_statement).
+    """Every connection goes back to the pool in transaction mode (see ``selling``).
     Client-side only in psycopg2, so it cannot fail on a connection whose server has gone.
     (An invalidated connection comes back as None: the pool drops it.)"""
     if dbapi_connection is not None and not dbapi_connection.closed and dbapi_connection.autocommit:
         dbapi_connection.autocommit = False
 
 
-def purchase(sweet_id, user_id, quantity=1, idempotency_key=None):
+def purchase(sweet_id, user_id, quantity=1, idempotency_key=None, connection=None):
     """Sell ``quantity`` units to a user; returns the sweet as it stands after the sale.
 
     With an ``idempotency_key`` the sale happens at most once per user and key:
-    a repeat returns the first sale's outcome and leaves stock alone.
+    a repeat returns the first sale's outcome and leaves stock alone. ``connection`` is the one
+    ``selling()`` gave (PostgreSQL), or None: the session, in a transaction.
 
     :raise SweetNotFoundError: no such sweet on sale (nothing changed).
     :raise OutOfStockError: fewer than ``quantity`` units left (nothing changed).
     :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
     """
-    _commit_each_statement()
     try:
-        with transaction():
-            earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-            if earlier is not None:
-                return earlier
-            sold = _sell(sweet_id, user_id, quantity, idempotency_key, utcnow())
-            if sold is None:
-                # A twin request with the same key may have made this very sale meanwhile.
-                earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
-                if earlier is None:
-                    raise _why_not_sold(sweet_id)
-                return earlier
+        if connection is None:
+            with transaction():
+                sold, new = _sell_or_replay(db.session, sweet_id, user_id, quantity, idempotency_key)
+        else:  # each statement commits itself
+            sold, new = _sell_or_replay(connection, sweet_id, user_id, quantity, idempotency_key)
     except IntegrityError:
         # A twin request with the same key committed first (another worker or host): the
-        # unique (user, key) index refused our ledger row, and the rollback undoes our sale
-        # whole; answer with the twin's outcome.
-        earlier = _replay(user_id, idempotency_key, sweet_id, quantity)
+        # unique (user, key) index refused our ledger row, and with it our sale, whole;
+        # answer with the twin's outcome.
+        (connection or db.session).rollback()
+        earlier = _replay(connection or db.session, user_id, idempotency_key, sweet_id, quantity)
         if earlier is None:
             raise
         return earlier
-    _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
-    metrics.record_units_sold(quantity)
+    if new:
+        _log_change(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id)
+        metrics.record_units_sold(quantity)
     return sold
 
 
-def _sell(sweet_id, user_id, quantity, idempotency_key, now):
-    """The conditional UPDATE and its ledger row, uncommitted: the sweet after the sale,
-    or None when the UPDATE touched no row (then nothing was written).
+def _sell_or_replay(executor, sweet_id, user_id, quantity, idempotency_key):
+    """``(the sweet after the sale, True)`` on ``executor`` (a session or a connection), or
+    ``(the earlier outcome, False)`` when the key was used already."""
+    earlier = _replay(executor, user_id, idempotency_key, sweet_id, quantity)
+    if earlier is not None:
+        return earlier, False
+    sold = _sell(executor, sweet_id, user_id, quantity, idempotency_key, utcnow())
+    if sold is None:
+        # A twin request with the same key may have made this very sale meanwhile.
+        earlier = _replay(executor, user_id, idempotency_key, sweet_id, quantity)
+        if earlier is None:
+            raise _why_not_sold(executor, sweet_id)
+        return earlier, False
+    return sold, True
+
+
+def _sell(executor, sweet_id, user_id, quantity, idempotency_key, now):
+    """The conditional UPDATE and its ledger row: the sweet after the sale, or None when the
+    UPDATE touched no row (then nothing was written).
 
     :raise IntegrityError: the user already made a purchase with this key.
     """
     params = {"sweet_id": sweet_id, "units": quantity, "now": now}
     if not _on_postgresql():
-        sold = db.session.execute(_SALE, params).one_or_none()
+        sold = executor.execute(_SALE, params).one_or_none()
         if sold is not None:
             _record(sweet_id, StockMovement.PURCHASE, -quantity, sold.quantity, user_id=user_id,
                     unit_price=sold.price, idempotency_key=idempotency_key, at=now)
             mail.queue_low_stock(sweet_id, sold.name, sold.quantity, quantity, now)
         return sold
-    return db.session.execute(_sale_with_ledger_row(),
-                              dict(params, user_id=user_id, key=idempotency_key)).one_or_none()
+    return executor.execute(_sale_with_ledger_row(),
+                            dict(params, user_id=user_id, key=idempotency_key)).one_or_none()
 
 
 # The purchase statements are built once, at import: on the hottest path building a
@@ -181,7 +187,7 @@ _SALE = (update(sweets)
 
 # The sale locks the row until the commit, so on PostgreSQL its ledger row is written by
 # the same statement (a data-modifying WITH), which then commits itself: the purchase runs
-# outside a transaction (_commit_each_statement), and no round trip is made
+# outside a transaction (``selling``), and no round trip is made
 # while other buyers wait for the row. SQLite has no UPDATE inside WITH, and there one
 # writer holds the whole database anyway, so it runs _SALE and then the INSERT.
 _sold = _SALE.cte("sold")
@@ -207,12 +213,12 @@ def _sale_with_ledger_row():
     return statement
 
 
-def _why_not_sold(sweet_id):
+def _why_not_sold(executor, sweet_id):
     """The error for a purchase whose UPDATE touched no row.
 
     Only now do we look at the row again, to tell a missing sweet from short stock.
     """
-    available = db.session.execute(
+    available = executor.execute(
         select(sweets.c.quantity).where(sweets.c.id == sweet_id, on_sale)
     ).scalar_one_or_none()
     if available is None:
@@ -221,14 +227,14 @@ def _why_not_sold(sweet_id):
     return OutOfStockError(available)
 
 
-def _replay(user_id, idempotency_key, sweet_id, quantity):
+def _replay(executor, user_id, idempotency_key, sweet_id, quantity):
     """The outcome of the user's earlier purchase under this key, or None if there is none.
 
     :raise IdempotencyKeyReusedError: the key was used for another sweet or quantity.
     """
     if idempotency_key is None:
         return None
-    earlier = db.session.execute(
+    earlier = executor.execute(
         select(sweets.c.id, sweets.c.name, sweets.c.category,
                movements.c.unit_price.label("price"), movements.c.balance.label("quantity"),
                (-movements.c.change).label("bought"), *CONTENT_COLUMNS)

@@ -4,18 +4,31 @@ from urllib.parse import urlsplit
 from flask import current_app, g
 
 
-def add_security_headers(response):
-    """Set the headers on every response, pages, static files and /api alike (a view may set its own)."""
-    headers = response.headers
-    headers.setdefault("Content-Security-Policy", current_app.config["CONTENT_SECURITY_POLICY"])
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Old browsers ignore CSP frame-ancestors; X-Frame-Options covers them against clickjacking.
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    hsts = current_app.config.get("HSTS_MAX_AGE")
-    if hsts:
+def _default_headers(config):
+    """The headers every response gets unless its view set its own: ``(lower-case name, name, value)``."""
+    headers = [
+        ("Content-Security-Policy", config["CONTENT_SECURITY_POLICY"]),
+        ("X-Content-Type-Options", "nosniff"),
+        # Old browsers ignore CSP frame-ancestors; X-Frame-Options covers them against clickjacking.
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    ]
+    if config.get("HSTS_MAX_AGE"):
         # Production only (it is served over HTTPS there): browsers then refuse plain HTTP.
-        headers.setdefault("Strict-Transport-Security", f"max-age={int(hsts)}")
+        headers.append(("Strict-Transport-Security", f"max-age={int(config['HSTS_MAX_AGE'])}"))
+    return tuple((name.lower(), name, value) for name, value in headers)
+
+
+def add_security_headers(response):
+    """Set the headers on every response, pages, static files and /api alike (a view may set its own).
+
+    One pass over the response's headers instead of one ``setdefault`` scan per header: this
+    runs on every request, the purchase included.
+    """
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}
+    headers.extend([(name, value) for lower, name, value in current_app.extensions["security_headers"]
+                    if lower not in present])
     if is_personal(response):
         # Neither the browser's history cache nor a shared proxy may keep or replay it.
         headers["Cache-Control"] = "no-store"
@@ -56,4 +69,5 @@ def safe_next(target, fallback):
 
 
 def init_app(app):
+    app.extensions["security_headers"] = _default_headers(app.config)
     app.after_request(add_security_headers)

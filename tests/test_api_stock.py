@@ -101,10 +101,9 @@ def test_a_purchase_on_postgresql_is_one_statement_that_commits_itself(app, clie
 
 
 def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, client, api, backend):
-    """The sale commits by itself, outside any transaction: a write added to the purchase's way
-    would commit on its own too, whatever failed after it. So every statement of a purchase
-    request, sold, refused or replayed, is a read but the sale, and only the purchase's own
-    statements run outside a transaction."""
+    """The sale commits by itself, outside any transaction, on the purchase's own connection
+    (inventory.selling), the bearer token's lookup included: no BEGIN or COMMIT round trip. So
+    every statement of a purchase request, sold, refused or replayed, is a read but the sale."""
     if backend != "postgresql":
         pytest.skip("only PostgreSQL's sale commits by its own statement")
     from sweetshop.extensions import db
@@ -119,9 +118,21 @@ def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, clien
         assert buy(client, sweet, bob, quantity, key).status_code == status
         writes = [statement for statement, _ in seen if not statement.lstrip().upper().startswith("SELECT")]
         assert writes == [sale] * sales
-        assert seen[0][1] is False, "the bearer token's lookup runs before the switch"
-        assert all(autocommit for statement, autocommit in seen if statement == sale)
+        assert all(autocommit for _, autocommit in seen), "every statement on the sale's connection"
     assert stock_and_ledger(app, sweet["id"]) == (0, 0, 3)
+
+
+def test_only_the_sales_own_connection_commits_each_statement(app, backend):
+    """A write added later to the purchase's way through the session stays in a transaction:
+    the mode belongs to the connection ``selling()`` hands to the sale, not to the request."""
+    from sweetshop.extensions import db
+    with app.test_request_context(), inventory.selling() as connection:
+        session_connection = db.session.connection().connection.dbapi_connection
+        if backend == "postgresql":
+            assert connection.connection.dbapi_connection.autocommit is True
+            assert session_connection.autocommit is False
+        else:
+            assert connection is None  # SQLite sells in the session's transaction
 
 
 def test_a_sale_committed_by_its_own_statement_is_answered_200_when_the_database_dies_after_it(

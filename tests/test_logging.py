@@ -1,4 +1,4 @@
-"""Structured logs: one JSON line per request and per stock change; never a password or token."""
+"""Structured logs: one JSON line per request (its stock changes on it); never a password or token."""
 import json
 import os
 
@@ -52,24 +52,34 @@ def test_errors_and_unknown_routes_are_logged_too(client, capsys):
     assert statuses == [("/api/nowhere", 404), ("/api/sweets", 405), ("/no-such-page", 404)]
 
 
-def test_each_stock_change_is_logged_with_sweet_change_and_who(api, client, capsys):
+def test_each_stock_change_rides_on_its_request_line_with_sweet_change_and_balance(api, client, capsys):
     sweet = api.sweet(quantity=10)
     buyer = api.user("bob")
     capsys.readouterr()
     response = client.post(f"/api/sweets/{sweet['id']}/purchase", headers=buyer, json={"quantity": 3})
     assert response.status_code == 200
     client.post(f"/api/sweets/{sweet['id']}/restock", headers=api.admin, json={"quantity": 5})
-    # A replay, a failed purchase and a no-op edit change nothing, so log no stock change.
+    # A failed purchase changes nothing, so its line carries no stock change.
     client.post(f"/api/sweets/{sweet['id']}/purchase", headers=buyer, json={"quantity": 99})
     lines = log_lines(capsys)
-    changes = [line for line in lines if line["logger"] == "sweetshop.inventory"]
+    assert request_lines(lines) == lines  # one line per request, none besides
+    purchase, restock, refused = lines
+    assert purchase["path"].endswith("/purchase") and purchase["user_id"] is not None
+    assert purchase["stock_changes"] == [
+        {"sweet_id": sweet["id"], "kind": "purchase", "change": -3, "balance": 7}]
+    assert restock["stock_changes"] == [
+        {"sweet_id": sweet["id"], "kind": "restock", "change": 5, "balance": 12}]
+    assert refused["status"] == 400 and "stock_changes" not in refused
+
+
+def test_a_stock_change_outside_a_request_is_a_line_of_its_own(app, capsys):
+    from sweetshop import catalog, inventory
+    with app.app_context():
+        sweet_id = catalog.create_sweet("Toffee", "Toffee", 1, quantity=4).id
+        inventory.restock(sweet_id, None, 2)
+    changes = [line for line in log_lines(capsys) if line["logger"] == "sweetshop.stock"]
     assert [(c["sweet_id"], c["kind"], c["change"], c["balance"]) for c in changes] == [
-        (sweet["id"], "purchase", -3, 7), (sweet["id"], "restock", 5, 12)]
-    requests_by_id = {line["request_id"]: line for line in request_lines(lines)}
-    purchase_request = requests_by_id[changes[0]["request_id"]]
-    assert purchase_request["path"].endswith("/purchase") and purchase_request["status"] == 200
-    assert changes[0]["by_user_id"] == purchase_request["user_id"] is not None
-    assert requests_by_id[changes[1]["request_id"]]["path"].endswith("/restock")
+        (sweet_id, "initial", 4, 4), (sweet_id, "restock", 2, 6)]
 
 
 @pytest.mark.slow

@@ -112,18 +112,29 @@ def auth_required(admin=False):
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            token = bearer_token()
-            if token is None:
-                abort(401, "Not authenticated")
-            user = accounts.user_for_token(token)
-            if user is None:
-                abort(401, "Could not validate credentials")
-            if admin and not user.is_admin:
-                abort(403, "Not authorized")
-            g.user, g.token = user, token
+            authenticate(admin)
             return view(*args, **kwargs)
         return wrapper
     return decorator
+
+
+def authenticate(admin=False, connection=None):
+    """What ``auth_required`` checks, for a view that looks the token up on its own ``connection``;
+    returns the user (also ``g.user``).
+
+    :raise 401: no token, or one that is unknown, expired or revoked.
+    :raise 403: ``admin`` and the user is not one.
+    """
+    token = bearer_token()
+    if token is None:
+        abort(401, "Not authenticated")
+    user = accounts.user_for_token(token, connection)
+    if user is None:
+        abort(401, "Could not validate credentials")
+    if admin and not user.is_admin:
+        abort(403, "Not authorized")
+    g.user, g.token = user, token
+    return user
 
 
 def query_sort():

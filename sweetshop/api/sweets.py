@@ -7,7 +7,8 @@ from ..request_limits import allow_body
 from ..rules import (CATEGORY_MAX, NAME_MAX, PURCHASE, RESTOCK, check_plain_text, clean_new_sweet,
                      clean_sweet_changes)
 from .blueprint import bp
-from .http import auth_required, idempotency_key, json_body, paging, query_price, query_sort, sweet_json
+from .http import (auth_required, authenticate, idempotency_key, json_body, paging, query_price,
+                   query_sort, sweet_json)
 
 
 def _catalogue_paging():
@@ -103,11 +104,13 @@ def delete_photo(sweet_id):
 
 
 @bp.post("/sweets/<id:sweet_id>/purchase")
-@auth_required()
 def purchase(sweet_id):
-    data = PURCHASE.clean(json_body(default={}))
-    sweet = inventory.purchase(sweet_id, g.user.id, data["quantity"],
-                               idempotency_key=idempotency_key())
+    # The token is looked up on the sale's own connection (see inventory.selling).
+    with inventory.selling() as connection:
+        user = authenticate(connection=connection)
+        data = PURCHASE.clean(json_body(default={}))
+        sweet = inventory.purchase(sweet_id, user.id, data["quantity"], idempotency_key=idempotency_key(),
+                                   connection=connection)
     return sweet_json(sweet)
 
 
