@@ -19,7 +19,7 @@ from contextlib import ExitStack
 import common
 from catalogue import load_sweets
 from common import log
-from harness import migrated_database
+from support.harness import migrated_database
 
 REPEAT = 40
 PAGE = 12

@@ -1,7 +1,7 @@
 """What every part of the bench shares: paths, settings, the plan of a run, the load generators.
 
 Importing this puts the project and ``tests/`` on ``sys.path``, so bench modules can use the
-live-server harness the tests use (``tests/harness.py``) and the shop's own modules.
+live-server harness the tests use (``tests/support/harness.py``) and the shop's own modules.
 """
 import json
 import os
@@ -18,7 +18,7 @@ sys.path[:0] = [path for path in (str(ROOT), str(ROOT / "tests")) if path not in
 
 import psycopg2  # noqa: E402
 
-from harness import libpq_url  # noqa: E402
+from support.harness import libpq_url  # noqa: E402
 
 BENCH = ROOT / "bench"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")

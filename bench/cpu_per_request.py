@@ -15,7 +15,7 @@ from contextlib import ExitStack
 
 import common
 from catalogue import load_sweets
-from harness import TEST_PASSWORD, migrated_database, server_env
+from support.harness import TEST_PASSWORD, migrated_database, server_env
 
 REQUESTS = 1500
 

@@ -34,7 +34,7 @@ def measure(url, token, variants, count=COUNT):
     one that callgrind could not count (its error is logged)."""
     import common
     from catalogue import load_sweets
-    from harness import server_env
+    from support.harness import server_env
     db = common.Database(url)
     try:
         with db.conn.cursor() as cursor:
@@ -107,7 +107,7 @@ def main():
 
     import common  # noqa: F401  (puts the project and tests/ on sys.path)
     import scenarios
-    from harness import TEST_PASSWORD, migrated_database, server_env
+    from support.harness import TEST_PASSWORD, migrated_database, server_env
     if not available():
         sys.exit("bench/instructions.py needs valgrind (Debian: apt-get install valgrind)")
     with ExitStack() as stack:

@@ -32,7 +32,7 @@ import instructions
 import report
 import scenarios
 from common import FULL, QUICK, log, run
-from harness import migrated_database, postgres_error
+from support.harness import migrated_database, postgres_error
 from profiling import profile
 
 SCENARIOS = ("hot", "spread", "sweep", "network", "orders", "login_flood", "profile", "instructions",

@@ -22,7 +22,7 @@ import catalogue_sort
 import common
 from catalogue import load_sweets
 from common import BENCH, CONNECTIONS, HOT_STOCK, log, pgbench, served, wrk
-from harness import SHOP, LiveServer, libpq_url, server_environment
+from support.harness import SHOP, LiveServer, libpq_url, server_environment
 from netdelay import NetDelay
 
 SHOP_APP, REFERENCE_APP = SHOP, "bench.reference:app"

@@ -1,6 +1,6 @@
 """Every answer under /api is JSON, errors too; bad input (SPEC section 3) gets a 4xx and changes nothing."""
 import pytest
-from dbstate import snapshot
+from support.dbstate import snapshot
 
 from sweetshop import create_app
 from sweetshop.extensions import db

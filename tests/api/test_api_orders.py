@@ -1,6 +1,6 @@
 """SPEC section 7's API rows: place, list, read and cancel orders; restore; unique names on sale."""
 import pytest
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 from sqlalchemy import select
 
 from sweetshop.extensions import db

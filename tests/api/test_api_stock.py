@@ -1,6 +1,6 @@
 """The stock API, one request at a time: purchase, restock, Idempotency-Key, purchase history."""
 import pytest
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 
 from sweetshop import inventory
 from sweetshop.rules import STOCK_MAX

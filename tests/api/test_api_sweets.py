@@ -2,7 +2,7 @@
 from decimal import Decimal
 
 import pytest
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 from sqlalchemy import select
 
 from sweetshop import inventory

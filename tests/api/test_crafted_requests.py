@@ -3,7 +3,7 @@ price with an absurd exponent and malformed chunked bodies all get an answer, ne
 import socket
 
 import pytest
-from pages_support import Pages
+from support.pages import Pages
 
 # Every keyword argument of ``flask.url_for`` that is not a URL value, plus ``page`` twice.
 RESERVED = ["endpoint=x", "_method=DELETE", "_external=1", "_anchor=top%22%3E", "_scheme=javascript",

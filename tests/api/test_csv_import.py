@@ -1,6 +1,6 @@
 """CSV import (SPEC 8) through the API and the CLI: whole-file check, every bad row, one transaction."""
 import pytest
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 
 from sweetshop import catalog
 

@@ -4,7 +4,7 @@ import os
 import pytest
 import requests
 
-from conftest import TEST_PASSWORD, LiveServer, migrated_database
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 from sweetshop import create_app
 
 SECURITY_HEADERS = {

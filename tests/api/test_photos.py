@@ -208,7 +208,7 @@ def test_unknown_photo_names_are_404(client, name):
 
 def test_photos_stay_cacheable_for_a_signed_in_browser(client, api, sweet):
     """A photo is the same for everyone: the no-store of personal responses does not reach it."""
-    from pages_support import Pages
+    from support.pages import Pages
     url = put_photo(client, api, sweet["id"], image_bytes("PNG")).json["photo_url"]
     pages = Pages(client)
     pages.customer("carol")

@@ -7,7 +7,7 @@ import pytest
 import redis
 import requests
 
-from conftest import TEST_PASSWORD, LiveServer, migrated_database
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 
 from config import Config
 from sweetshop import accounts

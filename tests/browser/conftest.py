@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import TEST_PASSWORD, LiveServer, migrated_database
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRE_BROWSER = os.environ.get("SWEETSHOP_REQUIRE_BROWSER") == "1"

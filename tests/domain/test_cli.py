@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from sqlalchemy import create_engine, func, select, text
 
-from conftest import flask_cli, migrated_database, server_env
+from support.harness import flask_cli, migrated_database, server_env
 from sweetshop import accounts, inventory
 from sweetshop.cli import DEMO_SWEETS
 from sweetshop.extensions import db

@@ -9,7 +9,8 @@ from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 
 from config import database_url
-from conftest import ROOT, fresh_database, require_backend
+from support.harness import ROOT, fresh_database
+from support.shop import require_backend
 from sweetshop import create_app
 from sweetshop.extensions import db
 

@@ -5,7 +5,7 @@ import os
 import pytest
 import requests
 
-from conftest import LiveServer, migrated_database
+from support.harness import LiveServer, migrated_database
 
 
 def log_lines(capsys):

@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from conftest import BACKENDS, flask_cli, fresh_database, migrated_database, require_backend, server_env
+from support.harness import flask_cli, fresh_database, migrated_database, server_env
+from support.shop import BACKENDS, require_backend
 from sweetshop.extensions import db
 
 # Indexes that migrations create on PostgreSQL only (features SQLite lacks, e.g. partial or

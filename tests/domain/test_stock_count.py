@@ -1,6 +1,6 @@
 """Stock count (SPEC 8): a compare-and-set with a 'count' ledger row; 409 when the stock moved."""
 import pytest
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 
 
 def count(client, api, sweet_id, body):

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from live_support import new_sweet, post, run_together
+from support.live import new_sweet, post, run_together
 
 pytestmark = pytest.mark.slow
 

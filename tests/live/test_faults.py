@@ -18,8 +18,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from config import database_url
-from conftest import BACKENDS, require_backend
-from harness import Cluster, LiveServer, flask_cli, migrated_database, server_env
+from support.shop import BACKENDS, require_backend
+from support.harness import Cluster, LiveServer, flask_cli, migrated_database, server_env
 
 pytestmark = pytest.mark.slow
 START_STOCK = 100_000

@@ -7,8 +7,9 @@ import secrets
 import pytest
 import redis
 import requests
-from conftest import BACKENDS, TEST_PASSWORD, LiveServer, migrated_database, require_backend
-from live_support import run_together
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
+from support.shop import BACKENDS, require_backend
+from support.live import run_together
 
 from bench.login_flood import buy_during, percentile
 from config import Config

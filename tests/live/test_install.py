@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from conftest import ROOT
+from support.harness import ROOT
 
 pytestmark = pytest.mark.slow
 

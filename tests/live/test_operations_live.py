@@ -10,8 +10,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import LiveServer, flask_cli, migrated_database, require_backend, server_env
-from live_support import new_sweet, post, run_together
+from support.harness import LiveServer, flask_cli, migrated_database, server_env
+from support.shop import require_backend
+from support.live import new_sweet, post, run_together
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from config import database_url
-from conftest import LiveServer, migrated_database, require_backend
-from live_support import new_sweet, post, run_together
+from support.harness import LiveServer, migrated_database
+from support.shop import require_backend
+from support.live import new_sweet, post, run_together
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from conftest import LiveServer, migrated_database
+from support.harness import LiveServer, migrated_database
 from config import database_url
 
 pytestmark = pytest.mark.slow

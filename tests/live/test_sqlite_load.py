@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import TEST_PASSWORD, LiveServer, migrated_database
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 
 pytestmark = pytest.mark.slow
 CLIENTS = 16

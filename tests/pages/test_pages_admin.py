@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from pages_support import Pages, field_error, flashes, form_fields, input_value, text_of
+from support.pages import Pages, field_error, flashes, form_fields, input_value, text_of
 
 from sweetshop import accounts, catalog
 

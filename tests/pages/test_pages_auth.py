@@ -1,7 +1,7 @@
 """Register, log in and log out pages: validation, safe redirects, session renewal, cookies."""
 import pytest
-from conftest import CHEAP_HASH, TEST_PASSWORD
-from pages_support import Pages, field_error, flashes, input_value
+from support.harness import CHEAP_HASH, TEST_PASSWORD
+from support.pages import Pages, field_error, flashes, input_value
 
 from sweetshop import accounts, create_app
 from sweetshop.extensions import db

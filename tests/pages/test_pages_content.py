@@ -5,7 +5,7 @@ import io
 import re
 
 import pytest
-from pages_support import Pages, field_error, flashes
+from support.pages import Pages, field_error, flashes
 from PIL import Image
 
 from sweetshop import accounts, catalog, photos

@@ -2,9 +2,9 @@
 import re
 
 import pytest
-from pages_support import Pages, field_error, flashes
+from support.pages import Pages, field_error, flashes
 
-from dbstate import snapshot, stock_and_ledger
+from support.dbstate import snapshot, stock_and_ledger
 
 HEADER = b"name,category,price,quantity\n"
 

@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pages_support import Pages, field_error, flashes, form_fields, input_value, text_of
+from support.pages import Pages, field_error, flashes, form_fields, input_value, text_of
 
 from sweetshop import inventory
 from sweetshop.shop.views import when

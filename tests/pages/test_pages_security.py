@@ -2,8 +2,8 @@
 import re
 
 import pytest
-from conftest import CHEAP_HASH
-from pages_support import Pages
+from support.harness import CHEAP_HASH
+from support.pages import Pages
 
 from sweetshop import create_app
 from sweetshop.security import is_local_path

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import CHEAP_HASH
+from support.harness import CHEAP_HASH
 from sweetshop import create_app
 from sweetshop.extensions import db
 

@@ -4,8 +4,8 @@ import statistics
 import time
 
 import pytest
-from conftest import CHEAP_HASH, TEST_PASSWORD
-from pages_support import Pages, field_error, flashes
+from support.harness import CHEAP_HASH, TEST_PASSWORD
+from support.pages import Pages, field_error, flashes
 
 from config import Config
 from sweetshop import create_app

@@ -4,7 +4,7 @@ import json
 import pytest
 import requests
 
-from live_support import run_together
+from support.live import run_together
 
 
 def user_id(client, headers):

@@ -22,7 +22,7 @@ import requests
 
 from config import database_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get("SWEETSHOP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 TEST_PASSWORD = "correct horse 1"
 # Cheap hashing for test users; production strength has its own test.

@@ -4,7 +4,7 @@ import re
 from decimal import Decimal
 from html.parser import HTMLParser
 
-from conftest import TEST_PASSWORD
+from support.harness import TEST_PASSWORD
 from sweetshop import accounts, catalog, inventory
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
