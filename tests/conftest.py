@@ -15,7 +15,7 @@ from support.harness import (CHEAP_HASH, ONE_ADDRESS_FOR_ALL, POSTGRES_URL, ROOT
                              TEST_PASSWORD, Cluster, LiveServer, flask_cli, free_port, fresh_database,
                              migrated_database, postgres_error, server_command, server_env,
                              server_environment)
-from support.shop import BACKENDS, REQUIRE_POSTGRES, ApiHelper, require_backend, testing_app  # noqa: F401
+from support.shop import BACKENDS, REQUIRE_POSTGRES, ApiHelper, make_app, require_backend  # noqa: F401
 from sweetshop.extensions import db
 
 # Production is the app's default; in-process tests ask for the testing settings explicitly
@@ -66,7 +66,7 @@ def postgres_schema_url():
     each test."""
     require_backend("postgresql")
     with fresh_database("postgresql", None) as url:
-        app = testing_app(url)
+        app = make_app(url)
         with app.app_context():
             db.create_all()
             db.engine.dispose()
@@ -78,7 +78,7 @@ def sqlite_schema(tmp_path_factory):
     """An empty SQLite database with the models' schema, copied for each test (a copy takes a
     millisecond, making the tables some 80)."""
     path = tmp_path_factory.mktemp("schema") / "schema.sqlite"
-    app = testing_app(f"sqlite:///{path}")
+    app = make_app(f"sqlite:///{path}")
     with app.app_context():
         db.create_all()
         db.engine.dispose()
@@ -94,7 +94,7 @@ def app(backend, tmp_path, request):
         url = f"sqlite:///{tmp_path}/test.sqlite"
     else:
         url = request.getfixturevalue("postgres_schema_url")
-    app = testing_app(url)
+    app = make_app(url)
     yield app
     with app.app_context():
         db.session.remove()

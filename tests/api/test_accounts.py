@@ -189,6 +189,7 @@ def test_production_method_makes_a_hash_of_that_strength(app):
     assert _strength(stored.split("$")[0]) == _strength(method)
 
 
+@pytest.mark.timing
 def test_unknown_user_takes_about_as_long_as_a_wrong_password(app, client):
     """Without the dummy hash check an unknown name answers ~100x faster; allow 2x either way."""
     app.config.update(PASSWORD_HASH_METHOD="pbkdf2:sha256:100000", RATELIMIT_ENABLED=False)

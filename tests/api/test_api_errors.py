@@ -1,10 +1,15 @@
 """Every answer under /api is JSON, errors too; bad input (SPEC section 3) gets a 4xx and changes nothing."""
 import pytest
 from support.dbstate import snapshot
+from support.shop import ApiHelper, make_app
 
 from sweetshop import create_app
 from sweetshop.extensions import db
 from sweetshop.models import Sweet
+
+# Answers decided before any SQL (routing, parsing, validation, auth), so SQLite only; what
+# the database decides (stock, unique names) is tested on both in the other API tests.
+pytestmark = pytest.mark.databases("sqlite")
 
 LONG = "x" * 101
 
@@ -27,6 +32,8 @@ def test_wrong_method_is_json_405_with_allow(client):
     assert {"GET", "POST"} <= {m.strip() for m in response.headers["Allow"].split(",")}
 
 
+# An id past the INTEGER column must be a 404 on PostgreSQL too, not a 500 from the database.
+@pytest.mark.databases("sqlite", "postgresql")
 @pytest.mark.parametrize("path", ["/api/sweets/0", "/api/sweets/-1", "/api/sweets/99999999999",
                                   "/api/sweets/abc", "/api/sweets/1.5"])
 def test_ids_that_cannot_exist_are_json_404(client, path):
@@ -251,19 +258,27 @@ BAD_INPUT = [
 ]
 
 
-@pytest.fixture
-def world(app, api):
-    """A sweet with 5 units, an admin and a customer, each with a token."""
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """One shop for the whole table, as ``(app, world)``: a sweet with 5 units, an admin and a
+    customer, each with a token. Every row asserts it changed nothing, so the rows can share it."""
+    app = make_app(f"sqlite:///{tmp_path_factory.mktemp('bad-input')}/shop.sqlite")
+    with app.app_context():
+        db.create_all()
+    api = ApiHelper(app.test_client())
     sweet = api.sweet(name="Fudge", quantity=5)
-    return {"admin": api.admin, "user": api.user("customer", password="long enough 1"),
-            "bogus": {"Authorization": "Bearer not-a-token"}, None: {}, "id": sweet["id"],
-            "missing": sweet["id"] + 1000}
+    world = {"admin": api.admin, "user": api.user("customer", password="long enough 1"),
+             "bogus": {"Authorization": "Bearer not-a-token"}, None: {}, "id": sweet["id"],
+             "missing": sweet["id"] + 1000}
+    yield app, world
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.mark.parametrize("method, path, who, request_args, status, field",
                          [case[1:] for case in BAD_INPUT], ids=[case[0] for case in BAD_INPUT])
-def test_bad_input_gets_4xx_json_and_changes_nothing(app, client, world, method, path, who,
-                                                     request_args, status, field):
+def test_bad_input_gets_4xx_json_and_changes_nothing(shop, method, path, who, request_args, status, field):
+    app, world = shop
     headers = dict(world[who])
     kwargs = {}
     if "key" in request_args:
@@ -276,7 +291,7 @@ def test_bad_input_gets_4xx_json_and_changes_nothing(app, client, world, method,
         kwargs["data"] = request_args["form"]
     before = snapshot(app)
 
-    response = client.open(path.format(**world), method=method, headers=headers, **kwargs)
+    response = app.test_client().open(path.format(**world), method=method, headers=headers, **kwargs)
 
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.is_json
@@ -286,7 +301,7 @@ def test_bad_input_gets_4xx_json_and_changes_nothing(app, client, world, method,
     assert snapshot(app) == before
 
 
-def test_bad_input_table_covers_every_route(app):
+def test_bad_input_table_covers_every_route():
     """Each /api route that takes input appears in the bad-input table."""
     covered = {(method, path.split("?")[0].replace("{missing}", "{id}")) for _, method, path, *_
                in BAD_INPUT}

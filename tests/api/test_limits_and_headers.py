@@ -7,6 +7,9 @@ import requests
 from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 from sweetshop import create_app
 
+# Body limits and headers are the same on every database: SQLite only.
+pytestmark = pytest.mark.databases("sqlite")
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -5,6 +5,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+# The document and the routes, not the database: SQLite only.
+pytestmark = pytest.mark.databases("sqlite")
+
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 

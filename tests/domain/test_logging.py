@@ -7,6 +7,9 @@ import requests
 
 from support.harness import LiveServer, migrated_database
 
+# Log lines are the same on every database: the in-process ones run on SQLite only.
+pytestmark = pytest.mark.databases("sqlite")
+
 
 def log_lines(capsys):
     lines = []

@@ -76,6 +76,7 @@ def make_sweet(server, quantity):
 
 # --- slow clients --------------------------------------------------------------------------
 
+@pytest.mark.timing
 def test_64_trickling_connections_leave_health_answering_within_100_ms(tmp_path):
     with migrated_database("sqlite", tmp_path) as url:
         server = MakeServe(url, workers=4)
@@ -146,6 +147,7 @@ def test_a_killed_worker_is_replaced_and_the_shop_keeps_selling(server):
 
 # --- SIGTERM -------------------------------------------------------------------------------
 
+@pytest.mark.timing  # purchases must still be in flight 50 ms after the last was sent
 def test_sigterm_during_128_purchases_answers_every_one_and_the_books_add_up(server):
     sweet_id = make_sweet(server, 1000)
     body = json.dumps({"quantity": 2})

@@ -6,6 +6,10 @@ from support.pages import Pages, field_error, flashes, input_value
 from sweetshop import accounts, create_app
 from sweetshop.extensions import db
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def pages(client):

@@ -9,7 +9,11 @@ from support.pages import Pages, field_error, flashes
 from PIL import Image
 
 from sweetshop import accounts, catalog, photos
-from test_photos import image_bytes, noisy_png
+from support.images import image_bytes, noisy_png
+
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
 
 
 @pytest.fixture

@@ -6,6 +6,10 @@ from support.pages import Pages, field_error, flashes
 
 from support.dbstate import snapshot, stock_and_ledger
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 HEADER = b"name,category,price,quantity\n"
 
 

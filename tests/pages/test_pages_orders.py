@@ -9,6 +9,10 @@ from support.pages import Pages, field_error, flashes, form_fields, input_value,
 from sweetshop import inventory
 from sweetshop.shop.views import when
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def pages(client):
@@ -144,6 +148,8 @@ def test_logging_out_empties_the_basket(pages):
     assert "Your basket is empty." in pages.client.get("/basket").text
 
 
+# One order however often the form is sent: the idempotency key's unique constraint decides.
+@pytest.mark.databases("sqlite", "postgresql")
 def test_a_double_submitted_order_places_one_order(pages):
     fudge = pages.sweet("Fudge", quantity=10)
     toffee = pages.sweet("Toffee", quantity=10)

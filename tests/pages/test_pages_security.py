@@ -8,6 +8,10 @@ from support.pages import Pages
 from sweetshop import create_app
 from sweetshop.security import is_local_path
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def pages(client):

@@ -4,6 +4,10 @@ import re
 import pytest
 from support.pages import Pages, field_error, flashes, form_fields, input_value, text_of
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 
 @pytest.fixture
 def pages(client):

@@ -11,6 +11,10 @@ from config import Config
 from sweetshop import create_app
 from sweetshop.extensions import db
 
+# Forms, sessions and templates: the SQL under them runs on both databases in tests/domain and
+# tests/api, so these run on SQLite only (docs/testing.md).
+pytestmark = pytest.mark.databases("sqlite")
+
 NEW_PASSWORD = "a new secret 22"
 
 
@@ -146,6 +150,7 @@ def test_the_shipped_list_holds_at_least_ten_thousand_passwords():
     assert TEST_PASSWORD not in common_passwords()
 
 
+@pytest.mark.timing
 def test_a_taken_name_takes_about_as_long_as_a_free_one(app, client):
     """Registration hashes before it looks the name up, so the time tells nothing; allow 2x."""
     app.config.update(PASSWORD_HASH_METHOD="pbkdf2:sha256:100000", RATELIMIT_ENABLED=False)

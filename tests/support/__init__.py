@@ -3,7 +3,7 @@
 - ``harness``: fresh databases, the ``flask`` command line, the production server on a free port
   (``LiveServer``), a throwaway PostgreSQL cluster (``Cluster``). No pytest in it.
 - ``shop``: the databases the tests run on (``BACKENDS``, ``require_backend``), the in-process
-  app's test settings (``testing_app``), ``ApiHelper`` (the ``api`` fixture).
+  app's test settings (``make_app``), ``ApiHelper`` (the ``api`` fixture).
 - ``live``: many client threads against a live server at once (``run_together``, ``post``, ``new_sweet``).
 - ``pages``: the page tests' client that fills in CSRF tokens (``Pages``) and HTML readers.
 - ``dbstate``: whole-database snapshots and ledger sums read straight from the database.

@@ -24,7 +24,7 @@ def require_backend(backend):
     pytest.skip(message)
 
 
-def testing_app(url, **settings):
+def make_app(url, **settings):
     """The app with the in-process tests' settings on the database at ``url`` (no tables made):
     cheap password hashing, CSRF off (the page tests switch it on), per-address limits raised."""
     return create_app({
