@@ -47,11 +47,16 @@ def _parametrized_by_the_test(metafunc, name):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """The browser tests start a real server (and a browser): ``slow`` like the live ones."""
+    """The browser tests start a real server (and a browser): ``slow`` like the live ones.
+    --sqlite-only leaves out the tests that need PostgreSQL."""
     browser = Path(__file__).parent / "browser"
     for item in items:
         if browser in item.path.parents:
             item.add_marker(pytest.mark.slow)
+    if config.getoption("sqlite_only"):
+        wanted = [item for item in items if not item.get_closest_marker("postgres_only")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
+        items[:] = wanted
 
 
 @pytest.fixture

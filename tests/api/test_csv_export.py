@@ -100,6 +100,7 @@ def test_bad_dates_are_a_422(client, api, query):
     assert set(response.json["errors"]) <= {"since", "until"}
 
 
+@pytest.mark.slow
 def test_a_large_ledger_is_streamed_not_built_in_memory(app, client, api):
     fudge = api.sweet("Fudge", quantity=0)["id"]
     rows_count = 60_000

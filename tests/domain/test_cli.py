@@ -1,6 +1,7 @@
 """Command line: create-admin, seed-demo and audit-stock, in-process and as a real ``flask`` process."""
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from support.harness import flask_cli, migrated_database, server_env
@@ -130,6 +131,7 @@ def test_audit_stock_fails_on_a_lost_ledger_row(app, runner):
     assert result.exit_code == 1 and "sweet 1: quantity 40 but ledger sums to 0" in result.stderr
 
 
+@pytest.mark.slow
 def test_operator_commands_as_real_processes(backend, tmp_path):
     """What an operator types, end to end: upgrade, admin, demo data, audit (exit codes)."""
     with migrated_database(backend, tmp_path) as url:

@@ -26,6 +26,7 @@ def run_python(code, **env_changes):
 
 # --- SECRET_KEY --------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("environment", [None, "production"])
 @pytest.mark.parametrize("secret", [None, ""])
 def test_production_refuses_to_start_without_a_secret_key(tmp_path, secret, environment):
@@ -82,6 +83,7 @@ def test_an_unknown_environment_is_refused_by_name(monkeypatch):
         create_app()
 
 
+@pytest.mark.slow
 def test_production_starts_with_a_secret_key(tmp_path):
     result = run_python("import wsgi; print(wsgi.app.config['SESSION_COOKIE_SECURE'])",
                         SWEETSHOP_CONFIG="production", SECRET_KEY="s" * 32,
@@ -112,6 +114,8 @@ def plain_postgres_url(tmp_path):
         yield url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
+@pytest.mark.slow
+@pytest.mark.postgres_only
 def test_plain_postgresql_database_url_works_as_written(plain_postgres_url):
     env = {key: value for key, value in os.environ.items() if key != "SWEETSHOP_CONFIG"}
     env.update(DATABASE_URL=plain_postgres_url, SECRET_KEY="s" * 32)
@@ -124,6 +128,7 @@ def test_plain_postgresql_database_url_works_as_written(plain_postgres_url):
     engine.dispose()
 
 
+@pytest.mark.postgres_only
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgres://"])
 def test_plain_postgres_url_in_a_sweetshop_setting_works(plain_postgres_url, scheme):
     url = plain_postgres_url.replace("postgresql://", scheme, 1)

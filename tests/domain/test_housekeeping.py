@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, update
 
@@ -104,6 +105,7 @@ def test_metrics_count_database_unavailable_answers():
     assert metric(client, "secret-token", "sweetshop_database_unavailable_total") == before + 2
 
 
+@pytest.mark.slow
 def test_the_server_prepares_the_metrics_directory_before_prometheus_client_is_imported(tmp_path):
     """sweetshop/serve.py: importing the shop does not import prometheus_client (it picks its
     multiprocess mode at import); an unset PROMETHEUS_MULTIPROC_DIR gets a fresh directory, a set
@@ -136,6 +138,7 @@ def test_the_server_prepares_the_metrics_directory_before_prometheus_client_is_i
     assert kept.stdout.split(" ", 2)[1:] == ["False", "['notes.txt']\n"]
 
 
+@pytest.mark.slow
 def test_a_workers_threads_counting_their_first_requests_at_once_all_succeed():
     """With WEB_THREADS > 1 a worker's threads may make the metrics at the same moment; made twice,
     they would be registered twice and the second registration would raise (the bench's network

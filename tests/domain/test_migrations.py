@@ -12,6 +12,9 @@ from support.harness import flask_cli, fresh_database, migrated_database, server
 from support.shop import BACKENDS, require_backend
 from sweetshop.extensions import db
 
+# Every test runs ``flask db upgrade`` (or downgrade) as a process.
+pytestmark = pytest.mark.slow
+
 # Indexes that migrations create on PostgreSQL only (features SQLite lacks, e.g. partial or
 # trigram indexes) and that the models therefore do not declare. Each must be named here:
 # the comparison ignores these names on PostgreSQL and nothing else.
