@@ -57,11 +57,15 @@ def _parametrized_by_the_test(metafunc, name):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """The browser tests start a real server (and a browser): ``slow`` like the live ones.
-    --sqlite-only leaves out the tests that need PostgreSQL."""
-    browser = Path(__file__).parent / "browser"
+    The modules of real servers and the browser come first, so that with several processes
+    (``--dist loadfile`` hands out modules in this order) none of them is left running alone at
+    the end. --sqlite-only leaves out the tests that need PostgreSQL."""
+    here = Path(__file__).parent
+    browser, live = here / "browser", here / "live"
     for item in items:
         if browser in item.path.parents:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: not (browser in item.path.parents or live in item.path.parents))
     if config.getoption("sqlite_only"):
         wanted = [item for item in items if not item.get_closest_marker("postgres_only")]
         config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
