@@ -1,5 +1,5 @@
 # Sweetshop: `make run` serves the shop on http://127.0.0.1:5000 (development settings),
-# `make serve` runs it as production does, `make test` runs every test.
+# `make serve` runs it as production does, `make test` runs every test, `make test-fast` the quick ones.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,8 +7,12 @@ FLASK := $(BIN)/flask --app sweetshop
 # Every install is held to the versions the tests last ran with (docs/operating.md, "Pinned versions").
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 RUN_PORT ?= 5000
+# pytest-xdist processes for `make test` and `make test-fast` (docs/testing.md: measured on 2 cores).
+TEST_WORKERS ?= 2
+# Whole test modules go to one process, so a module's live server is started once and shared.
+PYTEST_PARALLEL := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: install install-test run serve test lint bench screenshots clean
+.PHONY: install install-test run serve test test-fast lint bench screenshots clean
 
 # What serving needs, and nothing else (the stamp files say what is installed). The checkout is
 # what is deployed: the .pth file puts it on the environment's path, so the top-level `config`
@@ -43,9 +47,16 @@ serve: install
 	$(FLASK) db upgrade
 	exec $(BIN)/python -m sweetshop.serve
 
+# Everything: flake8, then every test but the wall-clock ones in parallel, then those alone, off
+# the contended machine (docs/testing.md).
 test: install-test
 	$(BIN)/flake8 sweetshop tests bench wsgi.py config.py
-	$(BIN)/pytest
+	$(PYTEST_PARALLEL) -m "not timing"
+	$(BIN)/pytest -m timing
+
+# Under a minute: unit and in-process tests, on SQLite only; no real servers, no browser.
+test-fast: install-test
+	$(PYTEST_PARALLEL) --sqlite-only -m "not slow and not timing"
 
 lint: install-test
 	$(BIN)/flake8 sweetshop tests bench wsgi.py config.py

@@ -9,7 +9,7 @@ own CPU time per request (its whole process tree: granian's master and workers, 
 a busy shared machine disturbs far less than throughput. A few minutes at most; not part of ``make
 bench`` (which measures the production recipe, front server included, against its references):
 
-    .venv/bin/python bench/front_server_ab.py [--rounds 4] [--seconds 10] [--json]
+    .venv/bin/python -m bench.front_server_ab [--rounds 4] [--seconds 10] [--json]
 """
 import argparse
 import json
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import requests
 
-import common
-from common import BENCH, POSTGRES_URL, log, wrk
-from harness import LiveServer, migrated_database
+from . import common
+from .common import BENCH, POSTGRES_URL, log, wrk
+from .harness import LiveServer, migrated_database
 
 VARIANTS = {"nginx + granian": {}, "granian alone": {"FRONT_SERVER": ""}}
 TICK = os.sysconf("SC_CLK_TCK")

@@ -4,6 +4,6 @@ The bench serves the shop and its references exactly as the live tests do, so it
 harness rather than a copy. ``tests`` is reached as a namespace package from the checkout, which
 the environment's path holds (``make install`` puts it there).
 """
-from tests.harness import (  # noqa: F401
+from tests.support.harness import (  # noqa: F401
     SHOP, TEST_PASSWORD, LiveServer, libpq_url, migrated_database, postgres_error, server_env,
     server_environment)

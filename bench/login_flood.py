@@ -9,7 +9,7 @@ attempts over the limits are refused before any hashing. This scenario measures 
 3. ``flood, throttle off``: the same flood with ``SWEETSHOP_RATELIMIT_ENABLED=false`` (the cost
    the throttle saves).
 
-The servers are the production server of the live-server harness (``tests/harness.py``:
+The servers are the production server of the live-server harness (``tests/support/harness.py``:
 granian, 4 workers, production hashing and the shipped limits), one with the throttle and one
 without, over one database; the phases alternate for ``--rounds`` rounds (quiet, on, off, quiet,
 ...), and each phase's percentiles are over all its rounds' purchases. Throttle counters are where
@@ -21,9 +21,9 @@ Standalone, on a fresh PostgreSQL database (``BENCH_POSTGRES_URL``, default
 postgresql://postgres@127.0.0.1:5432) or with ``--sqlite`` a SQLite file; one line per phase on
 standard error and, with ``--json``, the numbers as JSON on standard output:
 
-    .venv/bin/python bench/login_flood.py [--kind login|register] [--seconds 20] [--threads 8] [--json]
+    .venv/bin/python -m bench.login_flood [--kind login|register] [--seconds 20] [--threads 8] [--json]
 
-The functions ``buy_during`` and ``percentile`` are reused by tests/test_flood.py.
+The functions ``buy_during`` and ``percentile`` are reused by tests/live/test_flood.py.
 """
 import argparse
 import json
@@ -41,12 +41,11 @@ from pathlib import Path
 
 import requests
 
+from config import Config
+
+from .harness import LiveServer, migrated_database
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [path for path in (str(ROOT), str(ROOT / "tests")) if path not in sys.path]
-
-from harness import LiveServer, migrated_database  # noqa: E402
-
-from config import Config  # noqa: E402
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -1,53 +1,106 @@
-"""Shared fixtures: an app on a fresh database (SQLite and PostgreSQL), clients, users, live servers."""
+"""Shared fixtures: an app on a fresh database (SQLite and PostgreSQL), clients, users, live servers.
+
+The helpers behind them are in the support package (tests/support/); how the suite is laid out and
+run is in docs/testing.md.
+"""
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-# The live-server harness lives in harness.py (bench/ uses it too); its names stay importable
-# from here, as tests have always imported them.
-from harness import (CHEAP_HASH, ONE_ADDRESS_FOR_ALL, POSTGRES_URL, ROOT,  # noqa: F401
-                     TEST_PASSWORD, Cluster, LiveServer, flask_cli, free_port, fresh_database,
-                     migrated_database, postgres_error, server_command, server_env, server_environment)
-from sweetshop import create_app
+# Tests written before tests/support/ import these names from conftest; they stay importable here.
+from support.harness import (CHEAP_HASH, ONE_ADDRESS_FOR_ALL, POSTGRES_URL, ROOT,  # noqa: F401
+                             TEST_PASSWORD, Cluster, LiveServer, flask_cli, free_port, fresh_database,
+                             migrated_database, postgres_error, server_command, server_env,
+                             server_environment)
+import support.dbstate
+import support.live
+import support.pages
+from support.shop import BACKENDS, REQUIRE_POSTGRES, ApiHelper, make_app, require_backend  # noqa: F401
 from sweetshop.extensions import db
 
-REQUIRE_POSTGRES = os.environ.get("SWEETSHOP_REQUIRE_POSTGRES") == "1"
-BACKENDS = ["sqlite", "postgresql"]
+# The helpers' modules before tests/support/ existed, for tests written meanwhile (``from dbstate
+# import snapshot``); new tests import ``support.<module>``. To go once no test uses them.
+sys.modules.update({"harness": support.harness, "dbstate": support.dbstate, "live_support": support.live,
+                    "pages_support": support.pages})
+
 # Production is the app's default; in-process tests ask for the testing settings explicitly
 # (live servers run production settings, see server_env).
 os.environ["SWEETSHOP_CONFIG"] = "testing"
 
 
-def require_backend(backend):
-    """Skip (or, with SWEETSHOP_REQUIRE_POSTGRES=1, fail) when PostgreSQL is wanted but not there."""
-    if backend != "postgresql":
-        return
-    error = postgres_error()
-    if error is None:
-        return
-    message = f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
-    if REQUIRE_POSTGRES:
-        pytest.fail(message + " (SWEETSHOP_REQUIRE_POSTGRES=1)")
-    pytest.skip(message)
+def pytest_addoption(parser):
+    parser.addoption("--sqlite-only", action="store_true",
+                     help="run every test that takes a database on SQLite only (make test-fast)")
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc):
+    """An in-process test (``backend``) runs on the databases its ``databases`` marker names, by
+    default both; a live server on both. --sqlite-only keeps every test to SQLite."""
+    sqlite_only = metafunc.config.getoption("sqlite_only")
+    if "backend" in metafunc.fixturenames and not _parametrized_by_the_test(metafunc, "backend"):
+        marker = metafunc.definition.get_closest_marker("databases")
+        databases = ["sqlite"] if sqlite_only else list(marker.args) if marker else BACKENDS
+        metafunc.parametrize("backend", databases, indirect=True)
+    if "live_server" in metafunc.fixturenames:
+        metafunc.parametrize("live_server", ["sqlite"] if sqlite_only else BACKENDS, indirect=True,
+                             scope="module")
+
+
+def _parametrized_by_the_test(metafunc, name):
+    return any(name in str(marker.args[0]) for marker in metafunc.definition.iter_markers("parametrize"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """The browser tests start a real server (and a browser): ``slow`` like the live ones.
+    The modules of real servers and the browser come first, so that with several processes
+    (``--dist loadfile`` hands out modules in this order) none of them is left running alone at
+    the end. --sqlite-only leaves out the tests that need PostgreSQL."""
+    here = Path(__file__).parent
+    browser, live = here / "browser", here / "live"
+    for item in items:
+        if browser in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: not (browser in item.path.parents or live in item.path.parents))
+    if config.getoption("sqlite_only"):
+        wanted = [item for item in items if not item.get_closest_marker("postgres_only")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
+        items[:] = wanted
+
+
+@pytest.fixture
 def backend(request):
     require_backend(request.param)
     return request.param
 
 
 @pytest.fixture(scope="session")
-def postgres_schema_url(tmp_path_factory):
-    """One PostgreSQL database for the whole session's in-process tests, emptied after each test."""
+def postgres_schema_url():
+    """One PostgreSQL database for the session's (one xdist worker's) in-process tests, emptied after
+    each test."""
     require_backend("postgresql")
     with fresh_database("postgresql", None) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+        app = make_app(url)
         with app.app_context():
             db.create_all()
             db.engine.dispose()
         yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory):
+    """An empty SQLite database with the models' schema, copied for each test (a copy takes a
+    millisecond, making the tables some 80)."""
+    path = tmp_path_factory.mktemp("schema") / "schema.sqlite"
+    app = make_app(f"sqlite:///{path}")
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return path
 
 
 @pytest.fixture
@@ -55,16 +108,11 @@ def app(backend, tmp_path, request):
     """The app on an empty database with the models' schema; SQLite file per test,
     PostgreSQL tables truncated after each test."""
     if backend == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_schema"), tmp_path / "test.sqlite")
         url = f"sqlite:///{tmp_path}/test.sqlite"
     else:
         url = request.getfixturevalue("postgres_schema_url")
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "testing", "SQLALCHEMY_DATABASE_URI": url,
-        "PASSWORD_HASH_METHOD": CHEAP_HASH, "WTF_CSRF_ENABLED": False, **ONE_ADDRESS_FOR_ALL,
-    })
-    with app.app_context():
-        if backend == "sqlite":
-            db.create_all()
+    app = make_app(url)
     yield app
     with app.app_context():
         db.session.remove()
@@ -99,49 +147,12 @@ def runner(app):
     return app.test_cli_runner()
 
 
-class ApiHelper:
-    """Short-hands for API tests: users with tokens, sweets made by an admin."""
-
-    def __init__(self, client):
-        self.client = client
-        self._admin = None
-
-    def user(self, username="alice", password=TEST_PASSWORD, admin=False):
-        """Register (or promote) a user and return headers with their bearer token."""
-        response = self.client.post("/api/auth/register",
-                                    json={"username": username, "password": password})
-        assert response.status_code == 201, response.json
-        if admin:
-            from sweetshop import accounts
-            with self.client.application.app_context():
-                accounts.set_admin(accounts.find_user(username))
-        return self.login(username, password)
-
-    def login(self, username, password=TEST_PASSWORD):
-        response = self.client.post("/api/auth/login",
-                                    data={"username": username, "password": password})
-        assert response.status_code == 200, response.json
-        return {"Authorization": f"Bearer {response.json['access_token']}"}
-
-    @property
-    def admin(self):
-        if self._admin is None:
-            self._admin = self.user("admin", admin=True)
-        return self._admin
-
-    def sweet(self, name="Fudge", category="Fudge", price=2.5, quantity=10):
-        response = self.client.post("/api/sweets", headers=self.admin, json={
-            "name": name, "category": category, "price": price, "quantity": quantity})
-        assert response.status_code == 201, response.json
-        return response.json
-
-
 @pytest.fixture
 def api(client):
     return ApiHelper(client)
 
 
-# --- live servers: the production server's workers over a real database (harness.py) ------
+# --- live servers: the production server's workers over a real database (support/harness.py) ----
 
 @pytest.fixture(scope="module")
 def live_shop(live_server):
@@ -160,7 +171,7 @@ def live_shop(live_server):
     engine.dispose()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module")
 def live_server(request, tmp_path_factory):
     """The real server with 4 workers on a freshly migrated database, one per module and backend."""
     require_backend(request.param)

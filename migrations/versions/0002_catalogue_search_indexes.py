@@ -8,7 +8,7 @@ Name search is ``name ILIKE '%text%'``, which no B-tree can serve; a pg_trgm GIN
 can. Category is matched as ``lower(category) = ...`` and results are ordered by id, so
 the index on (lower(category), id) yields the first page of a category without sorting.
 SQLite has no trigram index, and an embedded shop's catalogue is small enough to scan,
-so these exist on PostgreSQL only; tests/test_migrations.py names them as such.
+so these exist on PostgreSQL only; tests/domain/test_migrations.py names them as such.
 """
 from alembic import op
 import sqlalchemy as sa

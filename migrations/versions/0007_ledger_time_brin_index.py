@@ -10,7 +10,7 @@ smallest and lowest and highest time of each block range) lets a 30-day report s
 blocks of older days. It costs the hot purchase path next to nothing: unlike a B-tree, an
 insert into the table's last block range (left unsummarised until VACUUM) does not touch
 the index, and at worst widens one range's summary. SQLite
-gets none: an embedded shop's ledger is small enough to scan. tests/test_migrations.py
+gets none: an embedded shop's ledger is small enough to scan. tests/domain/test_migrations.py
 names it as PostgreSQL-only.
 """
 from alembic import op

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
-from conftest import TEST_PASSWORD, LiveServer, migrated_database
+from support.harness import TEST_PASSWORD, LiveServer, migrated_database
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRE_BROWSER = os.environ.get("SWEETSHOP_REQUIRE_BROWSER") == "1"

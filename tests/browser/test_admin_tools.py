@@ -6,7 +6,7 @@ import requests
 from PIL import Image
 from playwright.sync_api import expect
 
-from conftest import LiveServer, migrated_database
+from support.harness import LiveServer, migrated_database
 
 from .conftest import ADMIN, accessibility_violations
 
