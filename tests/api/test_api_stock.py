@@ -108,7 +108,7 @@ def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, clien
         pytest.skip("only PostgreSQL's sale commits by its own statement")
     from sweetshop.extensions import db
     with app.app_context():
-        sale = str(inventory._SALE_WITH_LEDGER_ROW.compile(dialect=db.engine.dialect))
+        sale = str(inventory._sale_with_ledger_row().compile(dialect=db.engine.dialect))
     sweet, bob = api.sweet(quantity=2), api.user("bob")
     seen = _statements_and_modes(app, first_word=False)
     # Sold, sold with a key, the same key replayed (no sale), refused for short stock (tried).
