@@ -1,4 +1,4 @@
--- wrk script: POST orders (SPEC section 7) of one unit of each sweet in BENCH_SWEETS ("id,id,id"),
+-- wrk script: POST orders of one unit of each sweet in BENCH_SWEETS ("id,id,id"),
 -- with the bench user's bearer token. Requests alternate between listing the sweets in the given
 -- order and in the reverse one, so half the orders cross the other half.
 -- done() prints one JSON line the runner parses: status counts and latency percentiles.

@@ -32,7 +32,7 @@ DEMO_SWEETS = [
     ("Liquorice Allsorts", "Liquorice", "1.95", 45),
     ("Peppermint Humbug", "Mints", "0.35", 150),
 ]
-# What a customer reads on the cards (SPEC section 10); sweets not named here sell "each", no allergens.
+# What a customer reads on the cards (docs/pages.md); sweets not named here sell "each", no allergens.
 DEMO_CONTENT = {
     "Chocolate Truffle": {"allergens": ["milk", "soya"],
                           "description": "Dark ganache rolled in cocoa.\nHand-made in small batches."},

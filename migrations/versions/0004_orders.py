@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30 07:20:00
 
-An order is a basket bought in one go (SPEC section 7): its lines' purchase rows in the stock
+An order is a basket bought in one go: its lines' purchase rows in the stock
 ledger carry its id, and cancelling writes 'return' rows (a positive change) carrying it too.
 
 No two sweets on sale may share a name without regard to case: a partial unique index on

@@ -206,7 +206,7 @@ def history_page(sweet_id, count_form=None, status=200):
 
 @bp.post("/admins")
 def make_admin():
-    """Make an existing user an admin (SPEC: admins come from the CLI or from another admin)."""
+    """Make an existing user an admin (admins come from the CLI or another admin)."""
     form = MakeAdminForm()
     if form.validate():
         user = accounts.find_user(form.username.data.strip())

@@ -1,4 +1,4 @@
-"""API for running the shop (SPEC section 8): sales report, CSV out and in, stock counts."""
+"""API for running the shop sales report, CSV out and in, stock counts."""
 import hashlib
 
 from flask import Response, abort, current_app, g, request, stream_with_context

@@ -1,4 +1,4 @@
-"""Every answer under /api is JSON, errors too; bad input (SPEC section 3) gets a 4xx and changes nothing."""
+"""Every answer under /api is JSON, errors too; bad input gets a 4xx and changes nothing."""
 import pytest
 from support.dbstate import snapshot
 from support.shop import ApiHelper, make_app
@@ -63,7 +63,7 @@ def test_unauthenticated_is_json_401_with_bearer_challenge(client):
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-# --- SPEC section 3: bad input -----------------------------------------------------------
+# --- bad input ------------------------------------------------------------------------
 # (case id, method, path, who, request kwargs, expected status, field named in "errors" or None)
 # "{id}" is a sweet on sale with 5 units, "{missing}" an id no sweet has.
 # body: a Python value sent as JSON; raw: text sent as application/json as-is.

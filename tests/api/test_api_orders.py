@@ -1,4 +1,4 @@
-"""SPEC section 7's API rows: place, list, read and cancel orders; restore; unique names on sale."""
+"""The orders API: place, list, read and cancel orders; restore; unique names on sale."""
 import pytest
 from support.dbstate import snapshot, stock_and_ledger
 from sqlalchemy import select

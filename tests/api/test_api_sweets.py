@@ -124,7 +124,7 @@ def test_create_returns_201_location_and_records_initial_stock(app, client, api)
 
 
 def test_create_needs_every_field_quantity_too(app, client, api):
-    """SPEC section 3: all four fields are required; scripts for the earlier backend rely on the 422."""
+    """All four fields are required; scripts for the earlier backend rely on the 422."""
     admin = api.admin
     before = snapshot(app)
     response = client.post("/api/sweets", headers=admin,

@@ -1,4 +1,4 @@
-"""CSV downloads (SPEC 8): catalogue, ledger and orders, streamed, neutralised, dates validated."""
+"""CSV downloads: catalogue, ledger and orders, streamed, neutralised, dates validated."""
 import csv
 import io
 import tracemalloc

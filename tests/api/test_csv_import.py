@@ -1,4 +1,4 @@
-"""CSV import (SPEC 8) through the API and the CLI: whole-file check, every bad row, one transaction."""
+"""CSV import through the API and the CLI: whole-file check, every bad row, one transaction."""
 import pytest
 from support.dbstate import snapshot, stock_and_ledger
 

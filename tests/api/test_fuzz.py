@@ -30,7 +30,7 @@ from sweetshop.models import Sweet
 from sweetshop.rules import STOCK_MAX
 
 CASES_PER_OPERATION = 15  # 27 operations: a few hundred cases per backend
-# Some schema-valid requests are refused, with the status codes SPEC section 3 sets:
+# Some schema-valid requests are refused, with the status codes docs/api.md gives:
 # - by what the shop holds: 400 "Username already registered", 400 "Out of stock", 422 for
 #   an Idempotency-Key reused with other parameters;
 #   400 "Insufficient stock" and 404 "Sweet not found" for an order, 422 for the name of a

@@ -79,7 +79,7 @@ def test_real_responses_match_their_schemas(client, api, document):
 
 
 def test_request_schemas_refuse_what_the_api_refuses(document):
-    """Spot checks that the documented request bodies carry the SPEC's limits."""
+    """Spot checks that the documented request bodies carry the rules' limits."""
     create = {"name": "Fudge", "category": "Fudge", "price": 2.5, "quantity": 0}
     conforms(document, "SweetCreate", create)
     no_quantity = {"name": "Fudge", "category": "Fudge", "price": 2.5}

@@ -1,4 +1,4 @@
-"""The sales report (SPEC 8): API shape, days in the shop's time zone, top sellers, reorder list."""
+"""The sales report: API shape, days in the shop's time zone, top sellers, reorder list."""
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 

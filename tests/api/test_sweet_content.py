@@ -1,4 +1,4 @@
-"""SPEC section 10: a sweet's description, unit and allergens in the API, and sorting the catalogue."""
+"""Catalogue content: a sweet's description, unit and allergens in the API, and sorting the catalogue."""
 import pytest
 
 from sweetshop.rules import ALLERGENS

@@ -1,4 +1,4 @@
-"""Failed-login throttling (SPEC 4a): per account and per address, 429 with Retry-After, shared store."""
+"""Failed-login throttling: per account and per address, 429 with Retry-After, shared store."""
 import os
 import secrets
 import time

@@ -1,4 +1,4 @@
-"""Stock count (SPEC 8): a compare-and-set with a 'count' ledger row; 409 when the stock moved."""
+"""Stock count: a compare-and-set with a 'count' ledger row; 409 when the stock moved."""
 import pytest
 from support.dbstate import snapshot, stock_and_ledger
 

@@ -1,4 +1,4 @@
-"""SPEC section 5 guarantees, proved against the real server with 4 worker processes.
+"""The stock guarantees (docs/stock.md), proved against the real server with 4 worker processes.
 
 Clients are threads in this process, each with its own connection; the server is
 several processes sharing one database, so the races are the real ones.

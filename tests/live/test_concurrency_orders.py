@@ -1,4 +1,4 @@
-"""SPEC section 7's four guarantees, proved against the real server (granian) with 4 worker processes.
+"""The guarantees of orders (docs/stock.md), proved against the real server (granian) with 4 worker processes.
 
 Clients are threads in this process (32 at once), the server is several processes sharing one
 database (SQLite or PostgreSQL), so the races are the real ones.

@@ -1,4 +1,4 @@
-"""Floods against a real multi-worker server (issue 11, items 1 and 5): login and registration
+"""Floods against a real multi-worker server : login and registration
 floods from one address are refused before any hashing while a bystander keeps buying, and
 parallel wrong passwords never get more 401s than the limit."""
 import os

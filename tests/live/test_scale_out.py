@@ -1,6 +1,6 @@
 """Scale-out: two app instances (two servers, as on two hosts) sharing one PostgreSQL.
 
-Every SPEC section 5 guarantee and the Idempotency-Key guarantee must hold with requests
+Every stock guarantee (docs/stock.md) and the Idempotency-Key guarantee must hold with requests
 spread over both instances, since neither keeps any state of its own between requests.
 """
 import os

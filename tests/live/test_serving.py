@@ -1,4 +1,4 @@
-"""SPEC section 9 against the real production server: slow clients cannot starve it, a dead
+"""Serving (docs/serving.md) against the real production server: slow clients cannot starve it, a dead
 worker is replaced, and SIGTERM lets every request in flight finish and be answered.
 
 Loopback only; every test is bounded in time (the slow connections are closed after a few

@@ -1,4 +1,4 @@
-"""SPEC section 10 on the pages: cards with unit, allergens and photo; a sweet's own page; sorting;
+"""Catalogue content on the pages: cards with unit, allergens and photo; a sweet's own page; sorting;
 the admin's content fields and photo upload; /admin/users."""
 import html
 import io

@@ -1,4 +1,4 @@
-"""Admin operations pages (SPEC 8): report with its chart, downloads, import with preview, stock count."""
+"""Admin operations pages: report with its chart, downloads, import with preview, stock count."""
 import re
 
 import pytest

@@ -1,5 +1,5 @@
-"""Sessions end on the server (issue 11, item 2), /account password change (SPEC 10), the password
-policy, token cap and the headers for personal responses (issue 11, items 1 and 5)."""
+"""Sessions end on the server, /account password change, the password policy, the token cap and
+the headers for personal responses."""
 import statistics
 import time
 

@@ -1,4 +1,4 @@
-"""SPEC section 10: user administration through the API; the shop is never left without an admin."""
+"""User administration through the API; the shop is never left without an admin."""
 import json
 
 import pytest
