@@ -206,10 +206,15 @@ def place_order(user_id, items, idempotency_key=None):
         # (No twin can have placed this order meanwhile: it would have waited on our order row.)
         db.session.rollback()
         raise _why_not_placed(lines, refused)
+    return _placed(order_id, user_id, sold)
+
+
+def _placed(order_id, user_id, sold):
+    """Log and count a committed order's sales; returns the order."""
     inventory.log_changes(StockMovement.PURCHASE,
                           [(sweet_id, -quantity, balance) for sweet_id, quantity, _, balance in sold],
                           user_id)
-    metrics.record_order_placed(sum(quantity for _, quantity in lines))
+    metrics.record_order_placed(sum(quantity for _, quantity, _, _ in sold))
     order = get_order(order_id)
     db.session.rollback()
     return order
