@@ -61,16 +61,23 @@ def create_admin(username, password_stdin):
         accounts.set_admin(user)
         click.echo(f"{user.username} is now an admin (password unchanged).")
         return
-    if password_stdin:
+    accounts.register(username, _new_password(password_stdin, "Password"), is_admin=True)
+    click.echo(f"Admin {username} created.")
+
+
+def _new_password(from_stdin, prompt):
+    """A password read from standard input (one line) or asked for twice, checked by the policy.
+
+    :raise click.BadParameter: the policy refuses it.
+    """
+    if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
     try:
-        clean_password(password)
+        return clean_password(password)
     except ValueError as error:
         raise click.BadParameter(f"password: {error}") from None
-    accounts.register(username, password, is_admin=True)
-    click.echo(f"Admin {username} created.")
 
 
 @click.command("set-password")
@@ -83,15 +90,7 @@ def set_password(username, password_stdin):
     user = accounts.find_user(username)
     if user is None:
         raise click.BadParameter(f"no user named {username!r}", param_hint="USERNAME")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
-        clean_password(password)
-    except ValueError as error:
-        raise click.BadParameter(f"password: {error}") from None
-    accounts.set_password(user.id, password)
+    accounts.set_password(user.id, _new_password(password_stdin, "New password"))
     click.echo(f"Password of {user.username} changed; their sessions and API tokens have ended.")
 
 
