@@ -88,15 +88,15 @@ def all_sweets(include_archived=False):
 def purchases(user_id=None, skip=0, limit=100):
     """Purchases from the ledger, newest first; one user's, or everybody's when ``user_id`` is None.
 
-    Single purchases and the lines of placed orders (``order_id`` says which); the lines of a
-    cancelled order are left out, since their units went back.
+    Single purchases and the lines of orders (``order_id`` says which) placed, ready or collected;
+    the lines of a cancelled order are left out, since their units went back.
     """
     query = (select(StockMovement, Sweet.name, User.username)
              .join(Sweet, Sweet.id == StockMovement.sweet_id)
              .join(User, User.id == StockMovement.user_id)
              .outerjoin(Order, Order.id == StockMovement.order_id)
              .where(StockMovement.kind == StockMovement.PURCHASE,
-                    or_(StockMovement.order_id.is_(None), Order.status == Order.PLACED)))
+                    or_(StockMovement.order_id.is_(None), Order.status != Order.CANCELLED)))
     if user_id is not None:
         query = query.where(StockMovement.user_id == user_id)
     return db.session.execute(

@@ -45,11 +45,12 @@ def nginx_binary(name):
 
 
 def largest_body(config):
-    """The largest body any route of the app accepts, plus a margin: the app, not nginx, decides
-    (with its own 413) for every body near its limits."""
+    """Twice the largest body any route of the app accepts: the app, not nginx, refuses every
+    body up to there, with its own 413 (the shop's error page, or JSON under /api); nginx's
+    plain 413 is only for bodies far beyond anything the shop takes."""
     imports = int(config["IMPORT_MAX_BYTES"] * 1.5) + 64 * 1024
     photos = config["PHOTO_MAX_BYTES"] + 64 * 1024
-    return max(config["MAX_CONTENT_LENGTH"], imports, photos) + BODY_MARGIN_BYTES
+    return 2 * max(config["MAX_CONTENT_LENGTH"], imports, photos) + BODY_MARGIN_BYTES
 
 
 def listen_address(host, port):

@@ -43,6 +43,9 @@ def test_an_order_goes_placed_ready_collected_and_keeps_its_stock_sold(app, shop
     assert collected.json["cancelled_at"] is None and collected.json["items"] == order["items"]
     assert shop.client.get(f"/api/orders/{order['id']}", headers=shop.bob).json == collected.json
     assert stock(app, shop.fudge) == 7
+    # A collected order's lines stay the customer's purchases (only a cancel gives them back).
+    bought = shop.client.get("/api/purchases", headers=shop.bob).json
+    assert [(p["order_id"], p["quantity"]) for p in bought] == [(order["id"], 3)]
 
 
 def test_a_customer_who_walks_in_early_collects_a_placed_order(app, shop):

@@ -57,7 +57,7 @@ def test_staff_pack_mark_ready_and_hand_over_while_the_customer_watches(server, 
     expect(staff.locator("#pick-list")).to_be_visible()
     staff.emulate_media(media="screen")
 
-    staff.get_by_role("link", name="← Orders to pack").click()
+    staff.get_by_role("navigation", name="Shop administration").get_by_role("link", name="Orders").click()
     order.get_by_role("button", name=f"Mark ready order #{order_id}").click()
     expect(flash(staff)).to_have_text(f"Order #{order_id} of Gwen Price (gwen) is ready for collection.")
     expect(staff.locator(f"#order-{order_id}")).to_have_count(0)  # packed: off the To pack list

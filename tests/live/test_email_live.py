@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from support.shop import BACKENDS, require_backend
+from support.shop import require_backend
 from support.harness import ROOT, TEST_PASSWORD, LiveServer, migrated_database
 from support.mailserver import MailServer
 
@@ -28,7 +28,7 @@ def smtp():
     server.stop()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module")
 def live_server(request, tmp_path_factory, smtp):
     """This module's server: the shop's production server with mail settings, so that
     ``python -m sweetshop.serve`` runs its one sender beside the workers."""

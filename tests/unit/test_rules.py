@@ -128,4 +128,4 @@ def test_a_body_that_is_not_an_object_is_refused_as_a_whole(clean, body):
 
 def test_the_clean_fields_are_returned_cleaned():
     assert rules.clean_new_sweet({"name": " Fudge ", "category": "Fudge", "price": 2, "quantity": 5}) == {
-        "name": "Fudge", "category": "Fudge", "price": Decimal("2.00"), "quantity": 5}
+        "name": "Fudge", "category": "Fudge", "price": Decimal("2.00"), "quantity": 5, "unit": "each"}
