@@ -5,27 +5,15 @@ run is in docs/testing.md.
 """
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-# Tests written before tests/support/ import these names from conftest; they stay importable here.
-from support.harness import (CHEAP_HASH, ONE_ADDRESS_FOR_ALL, POSTGRES_URL, ROOT,  # noqa: F401
-                             TEST_PASSWORD, Cluster, LiveServer, flask_cli, free_port, fresh_database,
-                             migrated_database, postgres_error, server_command, server_env,
-                             server_environment)
-import support.dbstate
-import support.live
-import support.pages
-from support.shop import BACKENDS, REQUIRE_POSTGRES, ApiHelper, make_app, require_backend  # noqa: F401
+from support.harness import LiveServer, fresh_database, migrated_database
+from support.shop import BACKENDS, ApiHelper, make_app, require_backend
 from sweetshop.extensions import db
 
-# The helpers' modules before tests/support/ existed, for tests written meanwhile (``from dbstate
-# import snapshot``); new tests import ``support.<module>``. To go once no test uses them.
-sys.modules.update({"harness": support.harness, "dbstate": support.dbstate, "live_support": support.live,
-                    "pages_support": support.pages})
 
 # Production is the app's default; in-process tests ask for the testing settings explicitly
 # (live servers run production settings, see server_env).
