@@ -18,12 +18,15 @@ the whole. On SIGTERM (or SIGINT) nginx is asked to stop first (SIGQUIT: it clos
 socket and waits for every request it has accepted to be answered), then granian, so a request
 nginx took in is never sent to a granian that stopped accepting.
 """
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+
+from limits import parse
 
 # Room for a form's fields and multipart framing around the largest upload.
 BODY_MARGIN_BYTES = 64 * 1024
@@ -92,6 +95,13 @@ http {{
         "" $scheme;
         default "$http_x_forwarded_proto, $scheme";
     }}
+    # Login attempts (POST) per client address, refused here without a worker's turn (below).
+    map $request_method $sweetshop_login_key {{
+        POST {login_key};
+        default "";
+    }}
+    limit_req_zone $sweetshop_login_key zone=sweetshop_logins:1m rate={login_rate}r/m;
+    limit_req_status 429;
     upstream sweetshop {{
         server unix:{socket};
         keepalive 64;
@@ -100,13 +110,30 @@ http {{
     server {{
         listen {listen} backlog=1024;
         location / {{
-            proxy_pass http://sweetshop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            {forwarding}
-            proxy_redirect off;
-            error_page 502 = @no_answer;
+            {proxy}
+        }}
+        # A flood of login attempts from one address is answered here, before any worker: the
+        # app's throttle refuses the same attempts cheaply, but each refusal still takes a turn on
+        # a worker, and a flood of them queues the other customers' requests behind it.
+        location = /api/auth/login {{
+            limit_req zone=sweetshop_logins burst={login_burst} nodelay;
+            error_page 429 = @login_throttled_json;
+            {proxy}
+        }}
+        location = /login {{
+            limit_req zone=sweetshop_logins burst={login_burst} nodelay;
+            error_page 429 /login-throttled.html;
+            {proxy}
+        }}
+        location @login_throttled_json {{
+            default_type application/json;
+            add_header Retry-After 60 always;
+            return 429 '{{"detail": "Too many login attempts; try again later"}}';
+        }}
+        location = /login-throttled.html {{
+            internal;
+            root {directory};
+            add_header Retry-After 60 always;
         }}
         # A worker that died mid-request (killed, or out of memory) gave no answer: the client
         # is told exactly that, by a closed connection, as it would be without nginx, and
@@ -119,10 +146,30 @@ http {{
 """
 
 
+PROXY = """proxy_pass http://sweetshop;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            {forwarding}
+            proxy_redirect off;
+            error_page 502 = @no_answer;"""
+
+
+def login_limit(config):
+    """``(rate per minute, burst)`` of nginx's login limit: the app's own per-address attempt
+    limit (``LOGIN_ATTEMPT_LIMIT_PER_ADDRESS``), so nginx refuses only what the app would."""
+    limit = parse(config["LOGIN_ATTEMPT_LIMIT_PER_ADDRESS"])
+    # nginx lets through the burst plus the one request the rate allows at once.
+    return max(1, math.ceil(limit.amount * 60 / limit.get_expiry())), max(0, limit.amount - 1)
+
+
 def nginx_config(directory, socket, config, environ, timeouts):
     """The text of nginx.conf; ``timeouts`` is ``(header seconds, shutdown seconds)``."""
     header_timeout, shutdown = timeouts
+    rate, burst = login_limit(config)
     return CONFIG.format(
+        proxy=PROXY.format(forwarding=forwarding_headers(config["TRUSTED_PROXIES"])),
+        login_rate=rate, login_burst=burst,
         workers=environ.get("FRONT_WORKERS", "1"), directory=directory, socket=socket,
         # nginx's workers run as the user it was started by; as root it would switch to nobody,
         # who could not write the private temporary directory.
@@ -131,7 +178,16 @@ def nginx_config(directory, socket, config, environ, timeouts):
         body_timeout=config["BODY_READ_TIMEOUT_SECONDS"], max_body=largest_body(config),
         buffer=config["MAX_CONTENT_LENGTH"], upstream_idle=UPSTREAM_IDLE_SECONDS,
         listen=listen_address(environ.get("HOST", "0.0.0.0"), environ.get("PORT", "8000")),
-        forwarding=forwarding_headers(config["TRUSTED_PROXIES"]))
+        login_key=login_key(config))
+
+
+def login_key(config):
+    """What nginx counts login attempts by: the client's address. Nothing (no limit) behind
+    proxies, where every client comes from a proxy's address and the app's throttle, which reads
+    X-Forwarded-For, tells them apart; nor when the app's throttle is off."""
+    if config["TRUSTED_PROXIES"] or not config.get("RATELIMIT_ENABLED", True):
+        return '""'
+    return "$binary_remote_addr"
 
 
 class FrontServer:

@@ -50,11 +50,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flask import render_template
 from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 
 from . import create_app, front
+from .throttle import LoginThrottledError
 
 HEADER_READ_TIMEOUT_MS = 30_000
 SHUTDOWN_MARGIN_SECONDS = 10
@@ -104,8 +106,18 @@ def front_directory(config, environ=os.environ):
     text = front.nginx_config(directory, socket, config, environ,
                               (HEADER_READ_TIMEOUT_MS // 1000, shutdown_seconds(config)))
     Path(directory, "nginx.conf").write_text(text)
+    Path(directory, "login-throttled.html").write_text(login_throttled_page())
     environ["SWEETSHOP_TRUSTED_PROXIES"] = str(config["TRUSTED_PROXIES"] + 1)
     return directory, binary, socket
+
+
+def login_throttled_page():
+    """The shop's own error page for a login attempt nginx refused (its per-address limit),
+    rendered once here: nginx serves it without asking a worker."""
+    app = create_app()
+    with app.test_request_context("/login"):
+        return render_template("error.html", code=429, title="Too Many Requests",
+                               message=LoginThrottledError.message)
 
 
 def supervise(shop, binary, directory, environ=os.environ):

@@ -107,3 +107,24 @@ def test_behind_a_trusted_proxy_the_front_server_keeps_its_entry(shop):
     lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
     addresses = [line["remote_addr"] for line in lines if line.get("path") == "/api/auth/login"]
     assert addresses == ["203.0.113.5"] * 4 + ["203.0.113.6"]
+
+
+def test_nginx_refuses_a_login_flood_from_one_address_before_any_worker(shop):
+    """Past the per-address attempt limit, nginx answers the API's JSON 429 and the pages' own
+    error page itself, so a flood costs the workers (and the other customers) nothing."""
+    server = shop(LOGIN_ATTEMPT_LIMIT_PER_ADDRESS="5 per minute")
+    server.new_log_lines()
+    answers = [requests.post(server.base + "/api/auth/login", timeout=30,
+                             data={"username": f"flood{number}", "password": "wrong password"})
+               for number in range(12)]
+    assert [answer.status_code for answer in answers[:5]] == [401] * 5
+    refused = answers[5:]
+    assert {answer.status_code for answer in refused} == {429}
+    assert {answer.json()["detail"] for answer in refused} == {"Too many login attempts; try again later"}
+    assert all(answer.headers["Retry-After"] for answer in refused)
+    page = requests.post(server.base + "/login", timeout=30, data={"username": "x", "password": "y"})
+    assert page.status_code == 429 and "Too many login attempts" in page.text
+    assert page.headers["Content-Type"].startswith("text/html") and "Retry-After" in page.headers
+    # Only the five within the limit reached a worker.
+    assert len([line for line in server.new_log_lines() if '"/api/auth/login"' in line]) == 5
+    assert requests.get(server.base + "/login", timeout=30).status_code == 200  # reading the form is free
