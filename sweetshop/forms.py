@@ -209,6 +209,19 @@ class SearchForm(FlaskForm):
         return filters
 
 
+def new_password(label):
+    """A new password, checked by the policy (``rules.clean_password``) with its hint."""
+    return PasswordField(label, [Rule(rules.clean_password)], description=rules.PASSWORD_HINT,
+                         render_kw={"required": True, "autocomplete": "new-password",
+                                    "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
+
+
+def repeat_password(label):
+    """The new password again, which must equal the form's ``password`` field."""
+    return PasswordField(label, [EqualTo("password", "The passwords do not match.")],
+                         render_kw={"required": True, "autocomplete": "new-password"})
+
+
 class RegisterForm(FlaskForm):
     username = StringField("Username", [Rule(rules.clean_username)],
                            description=_rule_message(rules.clean_username, ""),
@@ -218,12 +231,8 @@ class RegisterForm(FlaskForm):
     email = EmailField("Email (optional)", [Rule(rules.clean_email)],
                        description="For your receipts, and a link should you forget your password.",
                        render_kw={"maxlength": rules.EMAIL_MAX, "autocomplete": "email"})
-    password = PasswordField("Password", [Rule(rules.clean_password)],
-                             description=rules.PASSWORD_HINT,
-                             render_kw={"required": True, "autocomplete": "new-password",
-                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
-    confirm = PasswordField("Repeat password", [EqualTo("password", "The passwords do not match.")],
-                            render_kw={"required": True, "autocomplete": "new-password"})
+    password = new_password("Password")
+    confirm = repeat_password("Repeat password")
     # Where to go after the login that follows (e.g. back to the basket).
     next = HiddenField()
 
@@ -231,12 +240,8 @@ class RegisterForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", [InputRequired("Enter your current password.")],
                                      render_kw={"required": True, "autocomplete": "current-password"})
-    password = PasswordField("New password", [Rule(rules.clean_password)],
-                             description=rules.PASSWORD_HINT,
-                             render_kw={"required": True, "autocomplete": "new-password",
-                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
-    confirm = PasswordField("Repeat new password", [EqualTo("password", "The passwords do not match.")],
-                            render_kw={"required": True, "autocomplete": "new-password"})
+    password = new_password("New password")
+    confirm = repeat_password("Repeat new password")
 
 
 class EmailForm(FlaskForm):
@@ -254,12 +259,8 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    password = PasswordField("New password", [Rule(rules.clean_password)],
-                             description=rules.PASSWORD_HINT,
-                             render_kw={"required": True, "autocomplete": "new-password",
-                                        "minlength": rules.PASSWORD_MIN, "maxlength": rules.PASSWORD_MAX})
-    confirm = PasswordField("Repeat new password", [EqualTo("password", "The passwords do not match.")],
-                            render_kw={"required": True, "autocomplete": "new-password"})
+    password = new_password("New password")
+    confirm = repeat_password("Repeat new password")
 
 
 class LoginForm(FlaskForm):

@@ -15,6 +15,7 @@ from ..errors import (ImportAlreadyAppliedError, ImportRejectedError, MailNotFai
                       StockChangedError, SweetNotFoundError)
 from ..forms import ConfirmForm, CountForm, ImportConfirmForm, ImportForm, LedgerRangeForm
 from ..models import OutboxMail
+from ..paging import with_query
 from ..request_limits import allow_body
 from ..wording import plural
 from .views import bp, history_page
@@ -172,8 +173,14 @@ def outbox_page():
     page = max(request.args.get("page", 1, type=int), 1)
     mails = outbox.list_mails(status, skip=(page - 1) * OUTBOX_PAGE_SIZE, limit=OUTBOX_PAGE_SIZE + 1,
                               with_text=True)
+
+    def page_url(number):
+        return with_query(url_for(".outbox_page"), request.args, ("status",), page=number)
+
+    # One mail more than a page says whether there is a next page, without counting them all.
+    pages = page + 1 if len(mails) > OUTBOX_PAGE_SIZE else page
     return render_template("admin/outbox.html", mails=mails[:OUTBOX_PAGE_SIZE], status=status, page=page,
-                           more=len(mails) > OUTBOX_PAGE_SIZE, statuses=OutboxMail.STATUSES,
+                           pages=pages, page_url=page_url, statuses=OutboxMail.STATUSES,
                            retry_form=ConfirmForm(formdata=None),
                            sending=bool(current_app.config.get("MAIL_SERVER")))
 
