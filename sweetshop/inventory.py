@@ -374,8 +374,7 @@ def return_lines(order_id, user_id, lines, now):
             ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.RETURN, "change": quantity,
                                 "balance": balance, "user_id": user_id, "unit_price": None,
                                 "idempotency_key": None, "created_at": now, "order_id": order_id})
-    except DataError:
-        db.session.rollback()
+    except DataError:  # inside the cancel's transaction(), which rolls back whole
         raise StockLimitError("Returning the units would take the stock above its maximum") from None
     db.session.execute(insert(movements), ledger_rows)
     return returned

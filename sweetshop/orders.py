@@ -18,6 +18,7 @@ from .errors import (CancelWindowClosedError, OrderAlreadyCancelledError, OrderA
                      OrderShortError, OrderSweetsMissingError)
 from .extensions import db
 from .models import Order, OrderLine, StockMovement, Sweet, Timestamp, User, utcnow
+from .transactions import transaction
 
 orders = Order.__table__
 order_lines = OrderLine.__table__
@@ -172,6 +173,15 @@ def count_orders(*, user_id=None, status=None):
 sweets = Sweet.__table__
 
 
+class _LineRefusedError(Exception):
+    """Raised inside an order's transaction at the first line whose UPDATE touched no row, so
+    that the whole order rolls back before ``_why_not_placed`` reads the rows."""
+
+    def __init__(self, sweet_id):
+        super().__init__(sweet_id)
+        self.sweet_id = sweet_id
+
+
 def place_order(user_id, items, idempotency_key=None):
     """Sell every line of an order in one transaction, or none; returns the order (``OrderView``).
 
@@ -184,28 +194,25 @@ def place_order(user_id, items, idempotency_key=None):
     :raise OrderKeyReusedError: the key was used for an order with other items.
     """
     lines = sorted(tuple(item) for item in items)
-    earlier = _replay_order(user_id, idempotency_key, lines)
-    if earlier is not None:
-        return earlier
-    now = utcnow()
     try:
-        order_id, refused, sold = _sell_lines(user_id, lines, idempotency_key, now)
-        if refused is None:
+        with transaction():
+            earlier = _replay_order(user_id, idempotency_key, lines)
+            if earlier is not None:
+                return earlier
+            order_id, sold = _sell_lines(user_id, lines, idempotency_key, utcnow())
             mail.queue_order_placed(order_id)  # in the order's transaction: sent iff it commits
-            db.session.commit()
     except IntegrityError:
         # A twin order with the same key committed first (another worker or host): the unique
-        # (user, key) index refused our order row, and the rollback undoes everything we did.
-        db.session.rollback()
+        # (user, key) index refused our order row, and the rollback undid everything we did.
         earlier = _replay_order(user_id, idempotency_key, lines)
         if earlier is None:
             raise
         return earlier
-    if refused is not None:
-        # Roll back whole first: what the earlier lines took goes back, and their locks go.
-        # (No twin can have placed this order meanwhile: it would have waited on our order row.)
-        db.session.rollback()
-        raise _why_not_placed(lines, refused)
+    except _LineRefusedError as refused:
+        # Rolled back whole before the look: what the earlier lines took went back, and their
+        # locks went. (No twin can have placed this order meanwhile: it would have waited on
+        # our order row.)
+        raise _why_not_placed(lines, refused.sweet_id) from None
     return _placed(order_id, user_id, sold)
 
 
@@ -215,19 +222,15 @@ def _placed(order_id, user_id, sold):
                           [(sweet_id, -quantity, balance) for sweet_id, quantity, _, balance in sold],
                           user_id)
     metrics.record_order_placed(sum(quantity for _, quantity, _, _ in sold))
-    order = get_order(order_id)
-    db.session.rollback()
-    return order
+    return get_order(order_id)
 
 
 def _sell_lines(user_id, lines, idempotency_key, now):
     """The order row, then the stock taken line by line in ascending sweet id (the comment above
-    ``place_order``), then the order's lines; all uncommitted.
+    ``place_order``), then the order's lines; all uncommitted. Returns ``(order_id, sold)``
+    (``sold`` as ``inventory.sell_lines`` gives it).
 
-    Returns ``(order_id, None, sold)`` (``sold`` as ``inventory.sell_lines`` gives it), or
-    ``(order_id, sweet_id, None)`` for the first line whose UPDATE touched no row (the caller
-    must roll back).
-
+    :raise _LineRefusedError: at the first line whose UPDATE touched no row.
     :raise IntegrityError: the user already placed an order with this key.
     """
     order_id = db.session.execute(
@@ -236,11 +239,11 @@ def _sell_lines(user_id, lines, idempotency_key, now):
     ).scalar_one()
     refused, sold = inventory.sell_lines(order_id, user_id, lines, now)
     if refused is not None:
-        return order_id, refused, None
+        raise _LineRefusedError(refused)
     db.session.execute(insert(order_lines), [
         {"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity, "unit_price": unit_price}
         for sweet_id, quantity, unit_price, _ in sold])
-    return order_id, None, sold
+    return order_id, sold
 
 
 def _why_not_placed(lines, refused):
@@ -252,7 +255,6 @@ def _why_not_placed(lines, refused):
     available = dict(db.session.execute(
         select(sweets.c.id, sweets.c.quantity).where(sweets.c.id.in_(ids), sweets.c.archived_at.is_(None))
     ).all())
-    db.session.rollback()
     missing = [sweet_id for sweet_id in ids if sweet_id not in available]
     if missing:
         return OrderSweetsMissingError(missing)
@@ -277,7 +279,6 @@ def _replay_order(user_id, idempotency_key, lines):
                                   orders.c.idempotency_key == idempotency_key)
     ).scalar_one_or_none()
     earlier = get_order(order_id) if order_id is not None else None
-    db.session.rollback()  # end the read before any write (SQLite)
     if earlier is not None and [(i.sweet_id, i.quantity) for i in earlier.items] != lines:
         raise OrderKeyReusedError()
     return earlier
@@ -294,26 +295,24 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
     :raise OrderAlreadyCollectedError: it was handed over (also by a racing request).
     :raise CancelWindowClosedError: the owner (not an admin) asked after the window.
     """
-    order = _order_to_cancel(order_id)
-    if order is None or not (is_admin or order.user_id == user_id):
-        raise OrderNotFoundError()
-    if order.status not in OPEN:
-        raise _not_cancelled(order.status)
-    now = utcnow()
-    if not is_admin and now - order.created_at > timedelta(seconds=window_seconds):
-        raise CancelWindowClosedError()
-
-    # The row count decides which of several racing steps wins (cancels, a collect): the first
-    # to update the row wins; the others wait for its commit, then find it no longer open.
-    _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
-    returned = _return_lines(order_id, user_id, now)
-    mail.queue_order_cancelled(order_id, by_admin=is_admin and order.user_id != user_id)
-    db.session.commit()
+    with transaction():
+        order = _order_to_cancel(order_id)
+        if order is None or not (is_admin or order.user_id == user_id):
+            raise OrderNotFoundError()
+        if order.status not in OPEN:
+            raise _not_cancelled(order.status)
+        now = utcnow()
+        if not is_admin and now - order.created_at > timedelta(seconds=window_seconds):
+            raise CancelWindowClosedError()
+        # The row count decides which of several racing steps wins (cancels, a collect): the
+        # first to update the row wins; the others wait for its commit, then find it no longer
+        # open.
+        _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
+        returned = _return_lines(order_id, user_id, now)
+        mail.queue_order_cancelled(order_id, by_admin=is_admin and order.user_id != user_id)
     inventory.log_changes(StockMovement.RETURN, returned, user_id)
     metrics.record_order_cancelled()
-    cancelled = get_order(order_id)
-    db.session.rollback()
-    return cancelled
+    return get_order(order_id)
 
 
 def _not_cancelled(status):
@@ -324,11 +323,9 @@ def _not_cancelled(status):
 def _order_to_cancel(order_id):
     """The order's owner, status and time, for the checks before the conditional UPDATE (which
     alone decides a race: the status may change between this read and that write)."""
-    order = db.session.execute(
+    return db.session.execute(
         select(orders.c.user_id, orders.c.status, orders.c.created_at).where(orders.c.id == order_id)
     ).one_or_none()
-    db.session.rollback()  # end the read before the write (SQLite)
-    return order
 
 
 def _return_lines(order_id, user_id, now):
@@ -351,9 +348,10 @@ def mark_ready(order_id, admin_id):
     :raise OrderNotPlacedError: it is ready, collected or cancelled already (also by a racing
         request); ``status`` says which.
     """
-    moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
-    mail.queue_order_ready(order_id)  # in the step's transaction: sent iff this step won
-    return _committed_step(moved, admin_id)
+    with transaction():
+        moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+        mail.queue_order_ready(order_id)  # in the step's transaction: sent iff this step won
+    return _stepped(moved, admin_id)
 
 
 def mark_collected(order_id, admin_id):
@@ -363,9 +361,10 @@ def mark_collected(order_id, admin_id):
     :raise OrderNotCollectableError: it is collected or cancelled already (also by a racing
         request); ``status`` says which.
     """
-    moved = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
-                  collected_at=_not_before_ready(utcnow()))
-    return _committed_step(moved, admin_id)
+    with transaction():
+        moved = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
+                      collected_at=_not_before_ready(utcnow()))
+    return _stepped(moved, admin_id)
 
 
 def _step(order_id, sources, refusal, **values):
@@ -386,7 +385,6 @@ def _step(order_id, sources, refusal, **values):
     if moved is not None:
         return moved
     status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
-    db.session.rollback()
     raise OrderNotFoundError() if status is None else refusal(status)
 
 
@@ -401,13 +399,11 @@ def _not_before_ready(now):
     return case((orders.c.ready_at > now, orders.c.ready_at), else_=now)
 
 
-def _committed_step(moved, admin_id):
-    """Commit a won ``_step`` and log it; the order as this step left it (a racing step may
+def _stepped(moved, admin_id):
+    """Log a won ``_step``, once committed; the order as this step left it (a racing step may
     have moved it on since the commit: the answer still tells what this one did)."""
-    db.session.commit()
     log.info("order step", extra={"order_id": moved.id, "status": moved.status, "by_user_id": admin_id})
     order = get_order(moved.id)
-    db.session.rollback()
     return replace(order, status=moved.status,
                    **{column.name: getattr(moved, column.name) for column in _TIMES})
 

@@ -31,8 +31,10 @@ def statements():
     seen = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        # By bind name on every driver (SQLite's are positional at the cursor).
-        named = context.compiled_parameters[0] if context is not None and context.compiled_parameters else {}
+        # By bind name on every driver (SQLite's are positional at the cursor); a statement sent
+        # as plain SQL (SQLite's BEGIN IMMEDIATE) has none.
+        compiled = getattr(context, "compiled_parameters", None)
+        named = compiled[0] if compiled else {}
         seen.append((statement, named))
 
     engine = db.engine
