@@ -59,9 +59,9 @@ def queue_verification(user_id, username, email):
 
 
 def use(token, purpose):
-    """Mark a live link of this kind used (uncommitted); returns its row.
+    """Mark a live link of this kind used, in the caller's ``transaction()``; returns its row.
 
-    :raise InvalidLinkError: unknown, used or expired (nothing changed).
+    :raise InvalidLinkError: unknown, used or expired (the caller's block rolls back).
     """
     row = None
     if isinstance(token, str) and 0 < len(token) <= 200:
@@ -71,6 +71,5 @@ def use(token, purpose):
             .values(used_at=utcnow())
             .returning(links.c.user_id, links.c.email, links.c.password_fingerprint)).one_or_none()
     if row is None:
-        db.session.rollback()
         raise InvalidLinkError()
     return row
