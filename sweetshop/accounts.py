@@ -15,6 +15,7 @@ from .errors import (AdminRevokeError, EmailTakenError, UserNotFoundError, Usern
 from .extensions import db
 from .models import ApiToken, EmailToken, User, utcnow
 from .rules import is_encodable, is_plain_text
+from .transactions import transaction
 
 log = logging.getLogger(__name__)
 # A hash of a throwaway password per hashing method: checked against when the
@@ -57,22 +58,21 @@ def register(username, password, full_name=None, is_admin=False, email=None):
     # Hashed first, taken or not: otherwise "taken" answers in a few milliseconds and a free
     # name in one hash's time, and the difference tells which names exist.
     password_hash = hash_password(password)
-    if find_user(username) is not None:
-        raise UsernameTakenError()
-    if email is not None and links.email_taken(email):
-        raise EmailTakenError()
-    user = User(username=username, username_key=username.lower(), full_name=full_name,
-                password_hash=password_hash, is_admin=is_admin, email=email)
-    db.session.add(user)
     try:
-        db.session.flush()
-        if email is not None:
-            links.queue_verification(user.id, username, email)
-        db.session.commit()
+        with transaction():
+            if find_user(username) is not None:
+                raise UsernameTakenError()
+            if email is not None and links.email_taken(email):
+                raise EmailTakenError()
+            user = User(username=username, username_key=username.lower(), full_name=full_name,
+                        password_hash=password_hash, is_admin=is_admin, email=email)
+            db.session.add(user)
+            db.session.flush()
+            if email is not None:
+                links.queue_verification(user.id, username, email)
     except IntegrityError:
-        # Another request registered the same name or address between our check and insert;
-        # the unique constraint decided.
-        db.session.rollback()
+        # Another request registered the same name or address between our check and insert
+        # (PostgreSQL); the unique constraint decided.
         raise (UsernameTakenError() if find_user(username) is not None else EmailTakenError()) from None
     return user
 
@@ -94,16 +94,17 @@ def authenticate(username, password):
     if not check_password_hash(user.password_hash, password):
         return None
     if not _is_current_strength(user.password_hash):
-        user.password_hash = hash_password(password)
-        db.session.commit()
+        password_hash = hash_password(password)  # before the transaction: it takes a while
+        with transaction():
+            user.password_hash = password_hash
     return user
 
 
 def end_sessions(user_id):
     """End every page session of the user (on every device): their generation moves on."""
-    db.session.execute(update(User).where(User.id == user_id)
-                       .values(session_version=User.session_version + 1))
-    db.session.commit()
+    with transaction():
+        db.session.execute(update(User).where(User.id == user_id)
+                           .values(session_version=User.session_version + 1))
 
 
 def change_password(user, current_password, new_password):
@@ -115,25 +116,29 @@ def change_password(user, current_password, new_password):
     if not check_password_hash(user.password_hash, current_password):
         raise WrongPasswordError()
     user_id = user.id
-    db.session.execute(update(User).where(User.id == user_id).values(
-        password_hash=hash_password(new_password), session_version=User.session_version + 1))
-    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-    db.session.commit()
+    _replace_password(user_id, new_password)
     return db.session.get(User, user_id, populate_existing=True)
 
 
 def set_password(user_id, new_password):
     """An operator's reset (``flask set-password``): a new password (already checked by the
     policy); every page session and API token of the user ends, and mailed reset links die."""
-    db.session.execute(update(User).where(User.id == user_id).values(
-        password_hash=hash_password(new_password), session_version=User.session_version + 1))
-    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-    db.session.commit()
+    _replace_password(user_id, new_password)
+
+
+def _replace_password(user_id, new_password):
+    """The new password's hash, a new session generation and no API tokens, in one transaction
+    (the hash is made before it: it takes a while)."""
+    password_hash = hash_password(new_password)
+    with transaction():
+        db.session.execute(update(User).where(User.id == user_id).values(
+            password_hash=password_hash, session_version=User.session_version + 1))
+        db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
 
 
 def set_admin(user):
-    user.is_admin = True
-    db.session.commit()
+    with transaction():
+        user.is_admin = True
 
 
 def _matching_users(text=None):
@@ -176,13 +181,12 @@ def grant_admin(user_id, by_user_id):
 
     :raise UserNotFoundError:
     """
-    granted = db.session.execute(
-        update(_users).where(_users.c.id == user_id, _users.c.is_admin.is_(False))
-        .values(is_admin=True).returning(*_OWNER_COLUMNS)).first()
-    if granted is None:
-        db.session.rollback()
+    with transaction():
+        granted = db.session.execute(
+            update(_users).where(_users.c.id == user_id, _users.c.is_admin.is_(False))
+            .values(is_admin=True).returning(*_OWNER_COLUMNS)).first()
+    if granted is None:  # the UPDATE touched no row: nothing changed
         return user_row(user_id)
-    db.session.commit()
     log.info("admin granted", extra={"user_id": user_id, "by_user_id": by_user_id})
     return granted
 
@@ -216,17 +220,19 @@ def revoke_admin(user_id, by_user_id):
     """
     if user_id == by_user_id:
         raise AdminRevokeError("You cannot revoke your own admin rights; another admin can.")
-    touched = db.session.execute(
-        update(_users).where(_users.c.id.in_([user_id, by_user_id]), _users.c.is_admin.is_(True))
-        .values(is_admin=_users.c.id != user_id).returning(*_OWNER_COLUMNS)).all()
-    if len(touched) != 2:
-        db.session.rollback()
-        user = user_row(user_id)
+    try:
+        with transaction():
+            touched = db.session.execute(
+                update(_users).where(_users.c.id.in_([user_id, by_user_id]), _users.c.is_admin.is_(True))
+                .values(is_admin=_users.c.id != user_id).returning(*_OWNER_COLUMNS)).all()
+            if len(touched) != 2:  # rolled back: it may have touched one of the two rows
+                raise AdminRevokeError("You are no longer an admin (another admin revoked your rights "
+                                       "first); nothing was changed.")
+    except AdminRevokeError:
+        user = user_row(user_id)  # after the rollback, to explain
         if not user.is_admin:
             return user
-        raise AdminRevokeError("You are no longer an admin (another admin revoked your rights first); "
-                               "nothing was changed.")
-    db.session.commit()
+        raise
     log.info("admin revoked", extra={"user_id": user_id, "by_user_id": by_user_id})
     return next(row for row in touched if row.id == user_id)
 
@@ -237,7 +243,6 @@ def user_row(user_id):
     :raise UserNotFoundError:
     """
     row = db.session.execute(select(*_OWNER_COLUMNS).where(_users.c.id == user_id)).first()
-    db.session.rollback()
     if row is None:
         raise UserNotFoundError()
     return row
@@ -255,17 +260,18 @@ def issue_token(user):
     """
     token = secrets.token_urlsafe(32)
     ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
-    now = utcnow()
-    # Tidy up as we go: the user's expired tokens are of no use to anyone.
-    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at <= now))
-    db.session.add(ApiToken(token_hash=_digest(token), user_id=user.id,
-                            expires_at=now + timedelta(seconds=ttl)))
-    db.session.flush()
-    newest = (select(ApiToken.id).where(ApiToken.user_id == user.id)
+    user_id = user.id
+    newest = (select(ApiToken.id).where(ApiToken.user_id == user_id)
               .order_by(ApiToken.id.desc()).limit(int(current_app.config["MAX_TOKENS_PER_USER"])))
-    # Two logins racing may each keep their own newest set for a moment; the next login trims.
-    db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.id.not_in(newest)))
-    db.session.commit()
+    with transaction():
+        now = utcnow()
+        # Tidy up as we go: the user's expired tokens are of no use to anyone.
+        db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id, ApiToken.expires_at <= now))
+        db.session.add(ApiToken(token_hash=_digest(token), user_id=user_id,
+                                expires_at=now + timedelta(seconds=ttl)))
+        db.session.flush()
+        # Two logins racing may each keep their own newest set for a moment; the next login trims.
+        db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id, ApiToken.id.not_in(newest)))
     return token, ttl
 
 
@@ -287,16 +293,16 @@ def user_for_token(token, connection=None):
 
 
 def revoke_token(token):
-    db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    db.session.commit()
+    with transaction():
+        db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
 
 
 def purge_expired_tokens():
     """Delete every expired token, and every mailed link that expired or was used; returns how
     many API tokens went."""
     now = utcnow()
-    deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= now)).rowcount
-    db.session.execute(delete(EmailToken).where(
-        or_(EmailToken.expires_at <= now, EmailToken.used_at.is_not(None))))
-    db.session.commit()
+    with transaction():
+        deleted = db.session.execute(delete(ApiToken).where(ApiToken.expires_at <= now)).rowcount
+        db.session.execute(delete(EmailToken).where(
+            or_(EmailToken.expires_at <= now, EmailToken.used_at.is_not(None))))
     return deleted
