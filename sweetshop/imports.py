@@ -43,6 +43,7 @@ from .extensions import db
 from .models import ImportReceipt, Sweet, utcnow
 from .rules import (INITIAL_STOCK_MAX, RESTOCK_MAX, STOCK_MAX, UNIT_DEFAULT, clean_category, clean_count,
                     clean_initial_stock, clean_name, clean_price, parse_decimal)
+from .transactions import transaction
 
 REQUIRED = ("name", "category", "price")
 COLUMNS = REQUIRED + ("quantity", "restock")
@@ -289,7 +290,6 @@ def _match(cleaned):
     A category takes the spelling already on sale (or the file's first) without regard to case."""
     on_sale = _on_sale_by_name([values["name"].lower() for _, values in cleaned])
     spellings = {name.lower(): name for name in catalog.categories()}
-    db.session.rollback()  # end the read: the apply is its own transaction
     changes = []
     for line, values in cleaned:
         values["category"] = spellings.setdefault(values["category"].lower(), values["category"])
@@ -325,26 +325,27 @@ def _apply(outcome, user_id, token):
         would pass its maximum, since the file was checked (nothing changed).
     :raise ImportAlreadyAppliedError:
     """
-    now = utcnow()
     try:
-        if token is not None:
-            _claim(token, outcome, user_id, now)
-        # Existing sweets in ascending id, as an order locks them: two imports (or an import and
-        # an order) that touch the same sweets wait for each other instead of deadlocking.
-        for change in sorted((c for c in outcome.changes if c.kind == "update"), key=lambda c: c.sweet_id):
-            _update(change, user_id, now)
-        for change in outcome.changes:
-            if change.kind == "create":
-                _create(change, user_id, now)
-        db.session.commit()
+        with transaction():
+            now = utcnow()
+            if token is not None:
+                _claim(token, outcome, user_id, now)
+            # Existing sweets in ascending id, as an order locks them: two imports (or an import
+            # and an order) that touch the same sweets wait for each other instead of deadlocking.
+            updates = [change for change in outcome.changes if change.kind == "update"]
+            for change in sorted(updates, key=lambda change: change.sweet_id):
+                _update(change, user_id, now)
+            for change in outcome.changes:
+                if change.kind == "create":
+                    _create(change, user_id, now)
+    except _ClaimedError:
+        # Read after the rollback: PostgreSQL runs nothing more in a transaction that failed.
+        receipt = db.session.execute(select(receipts).where(receipts.c.token == token)).one_or_none()
+        raise ImportAlreadyAppliedError(receipt) from None
     except IntegrityError:
         # A sweet of the same name was put on sale since the file was checked.
-        db.session.rollback()
         raise ImportRejectedError([], "A sweet of a new name in the file was added meanwhile; "
                                       "nothing changed, please check the file again") from None
-    except BaseException:
-        db.session.rollback()
-        raise
     log.info("stock import", extra={"sweets_created": outcome.created, "sweets_updated": outcome.updated,
                                     "units_restocked": outcome.restocked_units, "by_user_id": user_id})
 
@@ -354,17 +355,20 @@ def _claim(token, outcome, user_id, now):
     which of two confirms of one preview applies it (the other waits for the first's commit, then
     meets the constraint; if the first rolled back, the second goes ahead).
 
-    :raise ImportAlreadyAppliedError: carrying the first confirm's receipt.
+    :raise _ClaimedError: the token has a receipt already (nothing else was written yet: the
+        rollback loses nothing).
     """
     try:
         db.session.execute(insert(receipts).values(
             token=token, user_id=user_id, created=outcome.created, updated=outcome.updated,
             restocked_units=outcome.restocked_units, created_at=now))
-    except IntegrityError:  # nothing else was written yet: the rollback loses nothing
-        db.session.rollback()
-        receipt = db.session.execute(select(receipts).where(receipts.c.token == token)).one_or_none()
-        db.session.rollback()
-        raise ImportAlreadyAppliedError(receipt) from None
+    except IntegrityError:
+        raise _ClaimedError() from None
+
+
+class _ClaimedError(Exception):
+    """Raised inside the import's transaction when its receipt was refused, so that ``_apply``
+    reads the first confirm's receipt after the rollback."""
 
 
 def _changed_meanwhile():
