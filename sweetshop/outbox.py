@@ -26,6 +26,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from .errors import MailNotFailedError, MailNotFoundError
 from .extensions import db
 from .models import OutboxMail, utcnow
+from .transactions import transaction
 
 mails = OutboxMail.__table__
 log = logging.getLogger(__name__)
@@ -103,16 +104,16 @@ def retry(mail_id):
     :raise MailNotFoundError:
     :raise MailNotFailedError: the mail is not ``failed`` (also when a racing retry won).
     """
-    row = db.session.execute(
-        update(mails).where(mails.c.id == mail_id, mails.c.status == OutboxMail.FAILED)
-        .values(status=OutboxMail.PENDING, attempts=0, next_attempt_at=utcnow(), claimed_by=None,
-                lease_until=None).returning(*LIST_COLUMNS)).one_or_none()
-    if row is not None:
-        db.session.commit()
-        return row
-    exists = db.session.execute(select(mails.c.status).where(mails.c.id == mail_id)).scalar_one_or_none()
-    db.session.rollback()
-    raise MailNotFoundError() if exists is None else MailNotFailedError(exists)
+    with transaction():
+        row = db.session.execute(
+            update(mails).where(mails.c.id == mail_id, mails.c.status == OutboxMail.FAILED)
+            .values(status=OutboxMail.PENDING, attempts=0, next_attempt_at=utcnow(), claimed_by=None,
+                    lease_until=None).returning(*LIST_COLUMNS)).one_or_none()
+        if row is None:  # only the loser reads again, to explain
+            status = db.session.execute(
+                select(mails.c.status).where(mails.c.id == mail_id)).scalar_one_or_none()
+            raise MailNotFoundError() if status is None else MailNotFailedError(status)
+    return row
 
 
 # --- the sender ---------------------------------------------------------------------------
@@ -131,26 +132,28 @@ def claim_next():
     for mail_id in candidates:
         # The row count decides: of several senders trying the same row, one wins; the others
         # find it no longer due and try the next.
-        claimed = db.session.execute(
-            update(mails).where(mails.c.id == mail_id, _due(now))
-            .values(status=OutboxMail.SENDING, claimed_by=secrets.token_hex(16),
-                    lease_until=now + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"]),
-                    attempts=mails.c.attempts + 1)
-            .returning(*mails.c)).one_or_none()
-        db.session.commit()
+        with transaction():
+            claimed = db.session.execute(
+                update(mails).where(mails.c.id == mail_id, _due(now))
+                .values(status=OutboxMail.SENDING, claimed_by=secrets.token_hex(16),
+                        lease_until=now + timedelta(seconds=current_app.config["MAIL_LEASE_SECONDS"]),
+                        attempts=mails.c.attempts + 1)
+                .returning(*mails.c)).one_or_none()
         if claimed is not None:
             return claimed
+    # Nothing claimed: end the read of the candidates, since the sender sleeps next and on
+    # PostgreSQL would sit idle in that transaction meanwhile.
     db.session.rollback()
     return None
 
 
 def _settle(mail, **values):
     """Write the outcome of an attempt, if this sender still holds the claim; returns whether it did."""
-    done = db.session.execute(
-        update(mails).where(mails.c.id == mail.id, mails.c.status == OutboxMail.SENDING,
-                            mails.c.claimed_by == mail.claimed_by)
-        .values(lease_until=None, **values)).rowcount
-    db.session.commit()
+    with transaction():
+        done = db.session.execute(
+            update(mails).where(mails.c.id == mail.id, mails.c.status == OutboxMail.SENDING,
+                                mails.c.claimed_by == mail.claimed_by)
+            .values(lease_until=None, **values)).rowcount
     return bool(done)
 
 
@@ -268,7 +271,7 @@ def run(once=False, stop=lambda: False):
         try:
             send_due()
         except Exception:  # the database went away: keep the sender alive, look again later
-            db.session.rollback()
+            db.session.rollback()  # the session must be usable again for the next pass
             log.exception("sender pass failed")
         if once or stop():
             return
