@@ -126,7 +126,6 @@ def seed_demo():
     its owner renamed or archived would put units that do not exist on sale.
     """
     has_had_sweets = db.session.execute(select(Sweet.id).limit(1)).first() is not None
-    db.session.rollback()
     if has_had_sweets:
         click.echo("The shop has had sweets already; seed-demo adds nothing.")
         return

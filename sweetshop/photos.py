@@ -159,7 +159,5 @@ def _point_sweet_at(sweet_id, digest):
 def find(digest, thumb=False):
     """``(bytes, mime)`` of the photo or thumbnail with this hash, or None (removed, replaced)."""
     column = photos.c.thumb if thumb else photos.c.image
-    found = db.session.execute(
+    return db.session.execute(
         select(column.label("data"), photos.c.mime).where(photos.c.hash == digest).limit(1)).first()
-    db.session.rollback()
-    return found

@@ -152,7 +152,6 @@ def sales_report(days=30, now=None):
         .order_by(units.desc(), revenue.desc(), sweets.c.name).limit(TOP)).all()
 
     reorder = _reorder(now)
-    db.session.rollback()
     return SalesReport(
         days=day_rows,
         top=[{"sweet_id": r.id, "name": r.name, "units": int(r.units), "revenue": _money(r.revenue)}

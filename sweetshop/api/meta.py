@@ -12,9 +12,8 @@ from .openapi import openapi_document
 def health():
     try:
         db.session.execute(text("SELECT 1"))
-        db.session.rollback()
     except SQLAlchemyError:
-        db.session.rollback()
+        db.session.rollback()  # the failed session is usable again for the rest of the request
         metrics.record_database_unavailable()
         return {"detail": "Database unavailable"}, 503, {"Retry-After": "5"}
     return {"status": "ok"}
