@@ -27,6 +27,7 @@ The functions ``buy_during`` and ``percentile`` are reused by tests/live/test_fl
 """
 import argparse
 import json
+import multiprocessing
 import os
 import secrets
 import signal
@@ -55,6 +56,8 @@ PASSWORD = "bench password 1"
 PRODUCTION = {name: getattr(Config, name) for name in (
     "PASSWORD_HASH_METHOD", "REGISTER_LIMIT_PER_ADDRESS", "LOGIN_ATTEMPT_LIMIT_PER_ADDRESS",
     "LOGIN_FAILURE_LIMIT_PER_ACCOUNT_AND_ADDRESS", "LOGIN_ATTEMPT_LIMIT_PER_ACCOUNT")}
+# The flooding client's niceness (see ``_flood``).
+FLOOD_NICENESS = 19
 PHASES = ("quiet", "flood, throttle on", "flood, throttle off")
 
 
@@ -75,12 +78,15 @@ def _flood_once(session, base, kind, victim, password):
     return response.status_code
 
 
-def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None, password=PASSWORD):
-    """Buy one unit at a time for ``seconds`` while ``threads`` threads flood ``kind`` (None: no
-    flood): logins as ``victim`` with ``password``, or registrations. Returns ``(purchase
-    latencies in ms, purchase statuses, flood statuses)``, both statuses as Counters."""
-    stop = threading.Event()
-    flood_statuses = Counter()
+def _flood(base, kind, victim, password, threads, niceness, started, stop, answers):
+    """The attacker: ``threads`` threads flooding ``kind`` until ``stop`` is set (``started`` is
+    set at the first answer), then the Counter of their statuses put on ``answers``.
+
+    It runs in a process of its own: in the measuring client's, the flood's threads would hold
+    its interpreter lock while the bystander's answer waited to be timed. ``niceness`` lowers its
+    priority, standing for an attacker whose CPU is elsewhere."""
+    os.nice(niceness)
+    statuses = Counter()
     lock = threading.Lock()
 
     def flooder():
@@ -88,12 +94,29 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
             while not stop.is_set():
                 status = _flood_once(session, base, kind, victim, password)
                 with lock:
-                    flood_statuses[status] += 1
+                    statuses[status] += 1
+                started.set()
 
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(flooder) for _ in range(threads)]:
+            future.result()
+    answers.put(statuses)
+
+
+def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None, password=PASSWORD,
+               niceness=FLOOD_NICENESS):
+    """Buy one unit at a time for ``seconds`` while ``threads`` threads in another process flood
+    ``kind`` (None: no flood): logins as ``victim`` with ``password``, or registrations. Returns
+    ``(purchase latencies in ms, purchase statuses, flood statuses)``, both statuses as Counters."""
+    processes = multiprocessing.get_context("spawn")
+    started, stop, answers = processes.Event(), processes.Event(), processes.Queue()
+    attacker = processes.Process(target=_flood, args=(base, kind, victim, password, threads, niceness,
+                                                      started, stop, answers))
+    if kind:
+        attacker.start()
+        started.wait(timeout=60)  # the bystander's count starts with the flood
     latencies, statuses = [], Counter()
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        futures = [pool.submit(flooder) for _ in range(threads if kind else 0)]
-        time.sleep(0.5 if kind else 0)  # let the flood get going
+    try:
         deadline = time.monotonic() + seconds
         with requests.Session() as session:
             while time.monotonic() < deadline:
@@ -102,9 +125,11 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
                                         json={"quantity": 1}, timeout=60)
                 latencies.append((time.perf_counter() - start) * 1000)
                 statuses[response.status_code] += 1
+    finally:
         stop.set()
-        for future in futures:
-            future.result()
+    flood_statuses = answers.get(timeout=120) if kind else Counter()
+    if kind:
+        attacker.join()
     return latencies, statuses, flood_statuses
 
 
@@ -130,7 +155,8 @@ def _summary(label, latencies, statuses, flood, rounds):
             "flood_requests": sum(flood.values()), "flood_statuses": dict(flood), "rounds": rounds}
 
 
-def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None, use_redis=False):
+def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None, use_redis=False,
+            niceness=FLOOD_NICENESS):
     """The three phases over the migrated database ``url``, alternating for ``rounds`` rounds of
     ``seconds`` each; a dict of the settings and ``phases`` (one summary per phase)."""
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -149,8 +175,9 @@ def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None, use_re
         runs = {label: ([], Counter(), Counter()) for label in PHASES}
         for r in range(rounds):
             for label, server, flood_kind in zip(PHASES, (on, on, off), (None, kind, kind)):
-                latencies, statuses, flood = buy_during(server.base, buyer, sweet, seconds, kind=flood_kind,
-                                                        threads=threads, victim=victim)
+                latencies, statuses, flood = buy_during(
+                    server.base, buyer, sweet, seconds, kind=flood_kind, threads=threads, victim=victim,
+                    niceness=niceness)
                 runs[label][0].append(latencies)
                 runs[label][1].update(statuses)
                 runs[label][2].update(flood)
@@ -172,6 +199,7 @@ def main():
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--redis", action="store_true", help="throttle counters in Redis, not the database")
+    parser.add_argument("--niceness", type=int, default=FLOOD_NICENESS, help="the flooding client's")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
     args = parser.parse_args()
     print(f"{args.kind} flood, {args.threads} threads, {args.seconds} s a phase, {args.rounds} round(s)",
@@ -179,7 +207,8 @@ def main():
     with tempfile.TemporaryDirectory() as directory, \
             migrated_database("sqlite" if args.sqlite else "postgresql", directory, server=POSTGRES_URL,
                               prefix="sweetshop_flood") as url:
-        results = measure(url, args.kind, args.seconds, args.threads, args.rounds, use_redis=args.redis)
+        results = measure(url, args.kind, args.seconds, args.threads, args.rounds, use_redis=args.redis,
+                          niceness=args.niceness)
     results["database"] = "sqlite" if args.sqlite else "postgresql"
     if args.json:
         print(json.dumps(results, indent=2))
