@@ -39,9 +39,10 @@ def _redis_or_skip():
 
 def _server(url, connection, **settings):
     """4 workers with the shipped limits (not the suite's raised per-address ones), counters in
-    Redis under a fresh prefix when it runs (else per worker)."""
+    Redis under a fresh prefix with a ``connection`` to it, else where production keeps them (the
+    shop's database)."""
     prefix = f"sweetshop-test-{secrets.token_hex(4)}"
-    storage = REDIS_URL if connection is not None else "memory://"
+    storage = REDIS_URL if connection is not None else ""
     server = LiveServer(url, workers=4, RATELIMIT_STORAGE_URI=storage, RATELIMIT_KEY_PREFIX=prefix,
                         **{**SHIPPED_LIMITS, **settings})
     server.prefix = prefix
@@ -63,9 +64,8 @@ def shop(request, tmp_path_factory):
     at production strength is what bench/login_flood.py measures; here the point is that the
     flood is refused quickly (and test_throttle.py shows a refused attempt hashes nothing)."""
     require_backend(request.param)
-    connection = _redis()
     with migrated_database(request.param, tmp_path_factory.mktemp("flood")) as url:
-        server = _server(url, connection)
+        server = _server(url, None)  # counters in the database, as shipped
         server.backend = request.param
         try:
             server.admin = server.token("boss", admin=True)
@@ -77,18 +77,22 @@ def shop(request, tmp_path_factory):
                                                   "quantity": 10 ** 6}).json()["id"]
             yield server
         finally:
-            _stop(server, connection)
+            _stop(server, None)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["login", "register"])
 def test_a_flood_from_one_address_is_refused_while_a_bystander_buys(shop, kind, capsys):
-    quiet, _, _ = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=3)  # for the report only
-    latencies, purchases, flood = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=6,
-                                             kind=kind, threads=8, victim="victim", password=TEST_PASSWORD)
+    quiet, _, _ = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=2)  # for the report only
+    # At the flooding client's normal priority: the point here is that a real flood is refused.
+    latencies, purchases, flood = buy_during(shop.base, shop.buyer, shop.sweet_id, seconds=5, kind=kind,
+                                             threads=8, victim="victim", password=TEST_PASSWORD, niceness=0)
     total = sum(flood.values())
+    # What the shipped limits allow (10 logins a minute for the account; 20 registrations an hour
+    # for the address, 2 of them spent above) got through; everything else was refused.
+    allowed = {"login": 10, "register": 18}[kind]
     assert set(flood) <= {200, 201, 429}, flood
-    assert flood[429] >= 0.9 * total, flood  # the flood is mostly refused, before any hashing
+    assert total - flood[429] <= allowed < total, flood
     assert purchases == {200: len(latencies)}  # every purchase of the bystander went through
     with capsys.disabled():
         print(f"\n[{shop.backend} {kind} flood] {total} requests {dict(flood)}; bystander "
