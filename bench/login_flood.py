@@ -185,7 +185,7 @@ def measure(url, kind="login", seconds=20, threads=8, rounds=1, log=None, use_re
                     f"p50 {percentile(latencies, 0.5):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms  "
                     f"purchases {dict(statuses)}  flood {dict(flood)}")
     return {"kind": kind, "threads": threads, "seconds": seconds, "rounds": rounds,
-            "storage": counters or "database",
+            "storage": counters or "database", "niceness": niceness,
             "workers": 4, "phases": [_summary(label, *runs[label], rounds) for label in PHASES]}
 
 
