@@ -4,7 +4,7 @@ The helpers behind them are in the support package (tests/support/); how the sui
 run is in docs/testing.md.
 """
 import os
-import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -67,48 +67,72 @@ def backend(request):
 
 
 @pytest.fixture(scope="session")
-def postgres_schema_url():
-    """One PostgreSQL database for the session's (one xdist worker's) in-process tests, emptied after
-    each test."""
-    require_backend("postgresql")
-    with fresh_database("postgresql", None) as url:
-        app = make_app(url)
-        with app.app_context():
-            db.create_all()
-            db.engine.dispose()
-        yield url
+def shared_apps(tmp_path_factory):
+    """One app per database for the session's (one xdist worker's) in-process tests, with its
+    settings and extensions as made: building an app (its 150 URL rules) costs more than most
+    tests, and so does making a database."""
+    apps = {}
+    with ExitStack() as stack:
+        def shared_app(backend):
+            if backend not in apps:
+                if backend == "sqlite":
+                    url = f"sqlite:///{tmp_path_factory.mktemp('shop')}/shop.sqlite"
+                else:
+                    url = stack.enter_context(fresh_database("postgresql", None))
+                app = make_app(url)
+                with app.app_context():
+                    db.create_all()
+                apps[backend] = app, dict(app.config), dict(app.extensions)
+                stack.callback(_dispose, app)
+            return apps[backend]
+
+        yield shared_app
 
 
-@pytest.fixture(scope="session")
-def sqlite_schema(tmp_path_factory):
-    """An empty SQLite database with the models' schema, copied for each test (a copy takes a
-    millisecond, making the tables some 80)."""
-    path = tmp_path_factory.mktemp("schema") / "schema.sqlite"
-    app = make_app(f"sqlite:///{path}")
+def _dispose(app):
     with app.app_context():
-        db.create_all()
         db.engine.dispose()
-    return path
 
 
 @pytest.fixture
-def app(backend, tmp_path, request):
-    """The app on an empty database with the models' schema; SQLite file per test,
-    PostgreSQL tables truncated after each test."""
-    if backend == "sqlite":
-        shutil.copyfile(request.getfixturevalue("sqlite_schema"), tmp_path / "test.sqlite")
-        url = f"sqlite:///{tmp_path}/test.sqlite"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    app = make_app(url)
+def app(backend, shared_apps):
+    """The app on an empty database with the models' schema: the worker's app for ``backend``,
+    emptied after each test, its settings and extensions put back as they were made (a test may
+    change settings; a setting the app reads once is cached in its extensions)."""
+    app, settings, extensions = shared_apps(backend)
     yield app
     with app.app_context():
         db.session.remove()
-        if backend == "postgresql":
-            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-            db.session.commit()
-        db.engine.dispose()
+        _empty_tables(backend)
+    app.config.clear()
+    app.config.update(settings)
+    app.extensions.clear()
+    app.extensions.update(extensions)
+
+
+@pytest.fixture
+def app_of_its_own(app):
+    """A new app on ``app``'s database (emptied after the test as ``app``'s is), for a test that adds
+    a route: an app that has answered a request takes no new ones."""
+    own = make_app(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield own
+    _dispose(own)
+
+
+def _empty_tables(backend):
+    """Delete every row, children first, and (PostgreSQL) restart every id sequence: the next test's
+    database is as new. (SQLite takes the next id after the largest there is: none. A TRUNCATE on
+    PostgreSQL gives each table a new file on disk: some 50 to 200 ms a test, where these deletes of
+    a test's few rows take a few.)"""
+    deletes = [f"DELETE FROM {table.name}" for table in reversed(db.metadata.sorted_tables)]
+    if backend == "postgresql":
+        sequences = db.session.execute(text("SELECT sequencename FROM pg_sequences")).scalars()
+        restarts = [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
+        db.session.execute(text("; ".join(deletes + restarts)))
+    else:
+        for delete in deletes:  # sqlite3 runs one statement at a time
+            db.session.execute(text(delete))
+    db.session.commit()
 
 
 @pytest.fixture

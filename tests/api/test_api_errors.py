@@ -41,7 +41,9 @@ def test_ids_that_cannot_exist_are_json_404(client, path):
     assert response.status_code == 404 and response.is_json and "detail" in response.json
 
 
-def test_server_error_is_json_without_stack_trace_and_rolls_back(app):
+def test_server_error_is_json_without_stack_trace_and_rolls_back(app_of_its_own):
+    app = app_of_its_own
+
     @app.get("/api/test-explodes")
     def explode():
         db.session.add(Sweet(name="Half-made", category="Oops", price=1, quantity=1))

@@ -83,10 +83,11 @@ def test_is_local_path(target, safe):
     assert is_local_path(target) is safe
 
 
-def test_a_server_error_is_a_plain_page_without_a_stack_trace(app):
+def test_a_server_error_is_a_plain_page_without_a_stack_trace(app_of_its_own):
     def broken():
         raise RuntimeError("secret internals")
 
+    app = app_of_its_own
     app.add_url_rule("/broken", view_func=broken)
     response = app.test_client().get("/broken")
     assert response.status_code == 500 and response.content_type.startswith("text/html")

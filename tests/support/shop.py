@@ -1,4 +1,5 @@
 """The in-process shop the tests drive: which databases, the app's test settings, API short-hands."""
+import functools
 import os
 
 import pytest
@@ -11,11 +12,15 @@ REQUIRE_POSTGRES = os.environ.get("SWEETSHOP_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+# Asked once per test process: a connection per test would cost each some milliseconds.
+_postgres_error = functools.cache(postgres_error)
+
+
 def require_backend(backend):
     """Skip (or, with SWEETSHOP_REQUIRE_POSTGRES=1, fail) when PostgreSQL is wanted but not there."""
     if backend != "postgresql":
         return
-    error = postgres_error()
+    error = _postgres_error()
     if error is None:
         return
     message = f"PostgreSQL not reachable at {POSTGRES_URL}: {error}"
