@@ -6,7 +6,7 @@ alone as ``python -m bench.instructions``. The modules:
 - ``run``: the command line and the order of the scenarios;
 - ``scenarios``: what is served, what load is sent and what is checked after each run;
 - ``reference``: the benchmark-only reference apps (bare, FOR UPDATE, lean conditional UPDATE);
-- ``instructions``: instructions per purchase, counted by valgrind's callgrind;
+- ``instructions``: instructions per purchase and per order, counted by valgrind's callgrind;
 - ``netdelay``: a TCP proxy that puts the database "across a network";
 - ``catalogue``: sweets loaded straight into PostgreSQL;
 - ``report``: docs/BENCHMARKS.md from one run's results (layout in ``report.md.j2``);

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from . import common
+from . import common, instructions
 from .common import BENCH, CONNECTIONS, ROOT, log, run
 from .scenarios import BARE, FOR_UPDATE, LEAN, PGBENCH, SWEETSHOP
 
@@ -122,7 +122,8 @@ def write(results, complete):
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = _num
     env.globals.update(ledger_note=_ledger_note, short=_short, SWEETSHOP=SWEETSHOP.name, BARE=BARE.name,
-                       FOR_UPDATE=FOR_UPDATE.name, LEAN=LEAN.name, PGBENCH=PGBENCH.name)
+                       FOR_UPDATE=FOR_UPDATE.name, LEAN=LEAN.name, PGBENCH=PGBENCH.name,
+                       ORDER=instructions.ORDER, ORDER_WITH_MAIL=instructions.ORDER_WITH_MAIL)
     context = {key: results.get(key) for key in
                ("hot", "network", "orders", "login_flood", "catalogue", "instructions")}
     context.update(

@@ -84,7 +84,8 @@ def count_instructions(url, token, ab, plan):
         return {"skipped": "valgrind is not installed (Debian: apt-get install valgrind)"}
     variants = (scenarios.SWEETSHOP, scenarios.BARE, scenarios.FOR_UPDATE, scenarios.LEAN, *ab)
     count = instructions.COUNT // 4 if plan.quick else instructions.COUNT
-    return {"count": count, "counts": instructions.measure(url, token, variants, count)}
+    counts = instructions.measure(url, token, variants, count, instructions.mail_buyer_token(url))
+    return {"count": count, "counts": counts}
 
 
 def arguments():

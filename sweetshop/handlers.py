@@ -13,9 +13,14 @@ from .errors import SweetshopError, ValidationError
 from .extensions import db
 
 
+def is_api_path(path):
+    """Whether ``path`` is the JSON API's: everything under /api."""
+    return path == "/api" or path.startswith("/api/")
+
+
 def wants_json():
     """Decided by the URL, not the Accept header: everything under /api speaks JSON."""
-    return request.path == "/api" or request.path.startswith("/api/")
+    return is_api_path(request.path)
 
 
 def _json_response(http_error, body):

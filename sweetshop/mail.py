@@ -14,7 +14,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from . import outbox
 from .extensions import db
-from .models import OutboxMail, Sweet, User
+from .models import Order, OutboxMail, Sweet, User
 from .orders import get_order
 
 users = User.__table__
@@ -64,17 +64,20 @@ def _hours(setting):
     return max(1, round(current_app.config[setting] / 3600))
 
 
-def verified_address(user_id):
-    """The user's address if it is verified, else None."""
-    return db.session.execute(select(users.c.email).where(
-        users.c.id == user_id, users.c.email_verified.is_(True))).scalar_one_or_none()
+def _order_recipient(order_id):
+    """The verified address of the order's customer, or None (no such order, or no verified address)."""
+    orders = Order.__table__
+    return db.session.execute(
+        select(users.c.email).join(orders, orders.c.user_id == users.c.id)
+        .where(orders.c.id == order_id, users.c.email_verified.is_(True))).scalar_one_or_none()
 
 
 def _queue_order_mail(order_id, subject, name, **context):
-    order = get_order(order_id)
-    to = verified_address(order.user_id) if order is not None else None
+    # The address first: for a customer without a verified one the order is not even read.
+    to = _order_recipient(order_id)
     if to is None:
         return
+    order = get_order(order_id)
     units = dict(db.session.execute(select(Sweet.id, Sweet.unit).where(
         Sweet.id.in_([item.sweet_id for item in order.items]))).all())
     _queue(to, subject.format(id=order.id), name, order=order, units=units,

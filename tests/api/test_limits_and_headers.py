@@ -162,12 +162,18 @@ def test_the_api_ignores_the_page_session_cookie(api, client):
     api.user("alice")
     assert client.post("/login", data={"username": "alice", "password": TEST_PASSWORD}).status_code == 302
     assert client.get("/orders").status_code == 200  # the session works for pages
-    assert client.get("/api/auth/me").status_code == 401
-    assert client.get("/api/purchases").status_code == 401
+    refused = [client.get("/api/auth/me"), client.get("/api/purchases")]
+    assert [response.status_code for response in refused] == [401, 401]
+    # The API has no session at all: the cookie is neither refreshed nor a reason to vary.
+    for response in [*refused, client.get("/api/sweets")]:
+        assert "Set-Cookie" not in response.headers
+        assert "Cookie" not in response.headers.get("Vary", "")
+    assert client.get("/orders").status_code == 200  # and the pages' login is still there
 
 
 def test_api_clients_without_a_cookie_get_none_and_pages_still_keep_a_session(api, client):
-    """The session interface skips its setup when no cookie is sent (sweetshop.CookieSessionInterface)."""
+    """The API gets no session, and pages skip its setup when no cookie is sent
+    (sweetshop.CookieSessionInterface)."""
     headers = api.user("alice")
     sweet = api.sweet()
     client.delete_cookie("session")
@@ -176,7 +182,9 @@ def test_api_clients_without_a_cookie_get_none_and_pages_still_keep_a_session(ap
                      client.get("/api/sweets")):
         assert response.status_code == 200
         assert "Set-Cookie" not in response.headers
-        assert "Cookie" in response.headers.get("Vary", "")  # as Flask marks a session it looked at
+        assert "Cookie" not in response.headers.get("Vary", "")
     login = client.post("/login", data={"username": "alice", "password": TEST_PASSWORD})
     assert login.status_code == 302 and "session=" in login.headers["Set-Cookie"]
-    assert client.get("/orders").status_code == 200  # the cookie carries the login
+    page = client.get("/orders")
+    assert page.status_code == 200  # the cookie carries the login
+    assert "Cookie" in page.headers["Vary"]  # as Flask marks a session it looked at
