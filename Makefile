@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app sweetshop
 PIP_INSTALL := $(BIN)/pip install --quiet --constraint constraints.txt
 RUN_PORT ?= 5000
 # pytest-xdist processes for `make test` and `make test-fast` (docs/testing.md: measured on 2 cores).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 4
 # Whole test modules go to one process, so a module's live server is started once and shared.
 PYTEST_PARALLEL := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
