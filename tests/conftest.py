@@ -4,7 +4,6 @@ The helpers behind them are in the support package (tests/support/); how the sui
 run is in docs/testing.md.
 """
 import os
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -66,27 +65,27 @@ def backend(request):
     return request.param
 
 
-@pytest.fixture(scope="session")
-def shared_apps(tmp_path_factory):
-    """One app per database for the session's (one xdist worker's) in-process tests, with its
-    settings and extensions as made: building an app (its 150 URL rules) costs more than most
-    tests, and so does making a database."""
-    apps = {}
-    with ExitStack() as stack:
-        def shared_app(backend):
-            if backend not in apps:
-                if backend == "sqlite":
-                    url = f"sqlite:///{tmp_path_factory.mktemp('shop')}/shop.sqlite"
-                else:
-                    url = stack.enter_context(fresh_database("postgresql", None))
-                app = make_app(url)
-                with app.app_context():
-                    db.create_all()
-                apps[backend] = app, dict(app.config), dict(app.extensions)
-                stack.callback(_dispose, app)
-            return apps[backend]
+# One app per database for the session's (one xdist worker's) in-process tests, with its settings and
+# extensions as made: building an app (its 150 URL rules) costs more than most tests, and so does
+# making a database. Each is made the first time a test asks for it (``app`` below).
 
-        yield shared_app
+@pytest.fixture(scope="session")
+def sqlite_app(tmp_path_factory):
+    yield from _shared_app(f"sqlite:///{tmp_path_factory.mktemp('shop')}/shop.sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgresql_app():
+    with fresh_database("postgresql", None) as url:
+        yield from _shared_app(url)
+
+
+def _shared_app(url):
+    app = make_app(url)
+    with app.app_context():
+        db.create_all()
+    yield app, dict(app.config), dict(app.extensions)
+    _dispose(app)
 
 
 def _dispose(app):
@@ -95,11 +94,11 @@ def _dispose(app):
 
 
 @pytest.fixture
-def app(backend, shared_apps):
+def app(backend, request):
     """The app on an empty database with the models' schema: the worker's app for ``backend``,
     emptied after each test, its settings and extensions put back as they were made (a test may
     change settings; a setting the app reads once is cached in its extensions)."""
-    app, settings, extensions = shared_apps(backend)
+    app, settings, extensions = request.getfixturevalue(f"{backend}_app")
     yield app
     with app.app_context():
         db.session.remove()

@@ -28,6 +28,15 @@ def on_orders(seen):
 READS_AFTER = ("SELECT users.email FROM users JOIN orders", "JOIN users ON users.id = orders.user_id")
 
 
+def refuses_both_steps(order_id, buyer, status):
+    """"Ready" and "collected" are both refused for an order that is ``status``, and say so."""
+    for refused_step, error in [(orders.mark_ready, OrderNotPlacedError),
+                                (orders.mark_collected, OrderNotCollectableError)]:
+        with pytest.raises(error) as refused:
+            refused_step(order_id, buyer)
+        assert refused.value.order_status == status
+
+
 @pytest.mark.parametrize(("step", "status", "stamp"), [(orders.mark_ready, "ready", "ready_at"),
                                                        (orders.mark_collected, "collected", "collected_at")])
 def test_a_step_that_wins_is_one_conditional_update_and_nothing_read_before(buyer, step, status, stamp):
@@ -64,20 +73,12 @@ def test_every_transition_from_every_state(buyer):
         orders.mark_ready(ready.id, buyer)
     collected = orders.mark_collected(ready.id, buyer)
     assert collected.ready_at == ready.ready_at and collected.collected_at >= ready.ready_at
-    for refused_step, error in [(orders.mark_ready, OrderNotPlacedError),
-                                (orders.mark_collected, OrderNotCollectableError)]:
-        with pytest.raises(error) as refused:
-            refused_step(collected.id, buyer)
-        assert refused.value.order_status == "collected"
+    refuses_both_steps(collected.id, buyer, "collected")
     with pytest.raises(OrderAlreadyCollectedError):
         orders.cancel_order(collected.id, buyer, True, 1800)
     cancelled = orders.cancel_order(orders.mark_ready(placed(), buyer).id, buyer, False, 1800)
     assert cancelled.status == "cancelled" and cancelled.ready_at is not None
-    for refused_step, error in [(orders.mark_ready, OrderNotPlacedError),
-                                (orders.mark_collected, OrderNotCollectableError)]:
-        with pytest.raises(error) as refused:
-            refused_step(cancelled.id, buyer)
-        assert refused.value.order_status == "cancelled"
+    refuses_both_steps(cancelled.id, buyer, "cancelled")
     with pytest.raises(OrderAlreadyCancelledError):
         orders.cancel_order(cancelled.id, buyer, True, 1800)
     for missing_step in (orders.mark_ready, orders.mark_collected):

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -99,8 +99,11 @@ def flask_cli(env, *args, input=None):
                           timeout=300)
 
 
-# The first migrated database of each kind in a process, which the later ones copy.
+# The first migrated database of each kind in a process, which the later ones copy; dropped (with
+# their directory) when the process ends.
 _migrated_templates = {}
+_templates_cleanup = ExitStack()
+atexit.register(_templates_cleanup.close)
 
 
 @contextmanager
@@ -117,13 +120,11 @@ def migrated_database(backend, directory, server=POSTGRES_URL, prefix="sweetshop
 
 
 def _migrate_template(backend, server):
-    """A database brought to the latest schema by ``flask db upgrade``, dropped when the process
-    ends; its SQLite path or PostgreSQL name."""
-    directory = tempfile.mkdtemp(prefix="sweetshop-template-")
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    database = fresh_database(backend, directory, server, prefix="sweetshop_template")
-    url = database.__enter__()
-    atexit.register(database.__exit__, None, None, None)
+    """A database brought to the latest schema by ``flask db upgrade``; its SQLite path or
+    PostgreSQL name."""
+    directory = _templates_cleanup.enter_context(tempfile.TemporaryDirectory(prefix="sweetshop-template-"))
+    url = _templates_cleanup.enter_context(
+        fresh_database(backend, directory, server, prefix="sweetshop_template"))
     result = flask_cli(server_env(url), "db", "upgrade")
     if result.returncode != 0:
         raise RuntimeError("flask db upgrade failed:\n" + result.stderr)
