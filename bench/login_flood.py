@@ -108,29 +108,35 @@ def buy_during(base, buyer, sweet_id, seconds, kind=None, threads=8, victim=None
     """Buy one unit at a time for ``seconds`` while ``threads`` threads in another process flood
     ``kind`` (None: no flood): logins as ``victim`` with ``password``, or registrations. Returns
     ``(purchase latencies in ms, purchase statuses, flood statuses)``, both statuses as Counters."""
+    if not kind:
+        return (*_buy(base, buyer, sweet_id, seconds), Counter())
     processes = multiprocessing.get_context("spawn")
     started, stop, answers = processes.Event(), processes.Event(), processes.Queue()
     attacker = processes.Process(target=_flood, args=(base, kind, victim, password, threads, niceness,
                                                       started, stop, answers))
-    if kind:
-        attacker.start()
-        started.wait(timeout=60)  # the bystander's count starts with the flood
-    latencies, statuses = [], Counter()
+    attacker.start()
+    started.wait(timeout=60)  # the bystander's count starts with the flood
     try:
-        deadline = time.monotonic() + seconds
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                start = time.perf_counter()
-                response = session.post(f"{base}/api/sweets/{sweet_id}/purchase", headers=buyer,
-                                        json={"quantity": 1}, timeout=60)
-                latencies.append((time.perf_counter() - start) * 1000)
-                statuses[response.status_code] += 1
+        latencies, statuses = _buy(base, buyer, sweet_id, seconds)
     finally:
         stop.set()
-    flood_statuses = answers.get(timeout=120) if kind else Counter()
-    if kind:
-        attacker.join()
+    flood_statuses = answers.get(timeout=120)
+    attacker.join()
     return latencies, statuses, flood_statuses
+
+
+def _buy(base, buyer, sweet_id, seconds):
+    """One unit at a time for ``seconds``: ``(latencies in ms, statuses as a Counter)``."""
+    latencies, statuses = [], Counter()
+    deadline = time.monotonic() + seconds
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            response = session.post(f"{base}/api/sweets/{sweet_id}/purchase", headers=buyer,
+                                    json={"quantity": 1}, timeout=60)
+            latencies.append((time.perf_counter() - start) * 1000)
+            statuses[response.status_code] += 1
+    return latencies, statuses
 
 
 # --- the scenario: servers of its own over a given database ---------------------------------
