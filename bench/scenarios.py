@@ -163,7 +163,10 @@ def rounds_of(shop, label, variants, connections, seconds, rounds):
     """``rounds`` alternating runs of every variant; each variant's summary (medians)."""
     results = {v: [] for v in variants}
     for r in range(rounds):
-        for variant in variants:
+        # Each round starts one variant later: the first run of a round measured 5-10 % low (the
+        # A/B in docs/BENCHMARKS.md), and a variant always first would carry that alone.
+        shift = r % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
             stats = shop.measure(variant, connections, seconds)
             results[variant].append(stats)
             log(f"  {label} round {r + 1} {variant.name:30} {stats['rps']:8.0f} req/s  "
