@@ -9,6 +9,8 @@ client waits: many workers on many hosts can sell the same sweet safely.
 import logging
 
 from contextlib import contextmanager
+from decimal import Decimal
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import Integer, String, bindparam, event, func, insert, literal, select, update
@@ -328,12 +330,24 @@ def insert_stocked_sweet(fields, quantity, user_id, at):
 # --- orders: the stock side of placing and cancelling one (orders.py owns the order itself) ----
 
 
+class SoldLine(NamedTuple):
+    """One line of an order as its UPDATE ... RETURNING sold it: what the order, its receipt and
+    its ledger need, with no second read."""
+
+    sweet_id: int
+    quantity: int
+    unit_price: Decimal
+    balance: int  # the stock the sale left
+    name: str
+    unit: str | None
+
+
 def sell_lines(order_id, user_id, lines, now):
     """Section 5's conditional UPDATE for each ``(sweet_id, quantity)`` of an order, in the order
     given (the caller sorts them by ascending sweet id), then their ledger rows; all uncommitted.
 
-    Returns ``(None, sold)`` with ``sold`` = ``[(sweet_id, quantity, unit_price, balance)]``, or
-    ``(sweet_id, None)`` for the first line whose UPDATE touched no row: the caller must roll back.
+    Returns ``(None, sold)`` with ``sold`` a list of ``SoldLine``, or ``(sweet_id, None)`` for
+    the first line whose UPDATE touched no row: the caller must roll back.
     """
     sold, ledger_rows = [], []
     for sweet_id, quantity in lines:
@@ -342,7 +356,7 @@ def sell_lines(order_id, user_id, lines, now):
         if row is None:
             return sweet_id, None
         mail.queue_low_stock(sweet_id, row.name, row.quantity, quantity, now)
-        sold.append((sweet_id, quantity, row.price, row.quantity))
+        sold.append(SoldLine(sweet_id, quantity, row.price, row.quantity, row.name, row.unit))
         ledger_rows.append({"sweet_id": sweet_id, "kind": StockMovement.PURCHASE, "change": -quantity,
                             "balance": row.quantity, "user_id": user_id, "unit_price": row.price,
                             "idempotency_key": None, "created_at": now, "order_id": order_id})

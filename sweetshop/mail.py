@@ -80,13 +80,22 @@ def _queue_order_mail(order_id, subject, name, **context):
     order = get_order(order_id)
     units = dict(db.session.execute(select(Sweet.id, Sweet.unit).where(
         Sweet.id.in_([item.sweet_id for item in order.items]))).all())
+    _queue_about(order, to, units, subject, name, **context)
+
+
+def _queue_about(order, to, units, subject, name, **context):
+    """A mail about ``order`` (an ``orders.OrderView``); ``units`` maps its sweets' ids to their
+    units ("per 100 g"), which the lines show beside the price."""
     _queue(to, subject.format(id=order.id), name, order=order, units=units,
            receipt=link(f"/orders/{order.id}"), **context)
 
 
-def queue_order_placed(order_id):
-    """The customer's receipt: lines with unit and price, total, collection note, link."""
-    _queue_order_mail(order_id, "Your order {id} is placed", "order_placed")
+def queue_order_placed(order, to, units):
+    """The customer's receipt (lines with unit and price, total, collection note, link) to
+    their verified address ``to``; nothing when it is None. Given the order as it was just
+    placed, so queuing it reads nothing."""
+    if to is not None:
+        _queue_about(order, to, units, "Your order {id} is placed", "order_placed")
 
 
 def queue_order_ready(order_id):

@@ -89,9 +89,12 @@ def _lines_of(order_ids):
 def _view(row, items):
     return OrderView(id=row.id, user_id=row.user_id, username=row.username, full_name=row.full_name,
                      status=row.status, created_at=row.created_at, cancelled_at=row.cancelled_at,
-                     ready_at=row.ready_at, collected_at=row.collected_at,
-                     total=sum((item.line_total for item in items), Decimal("0.00")),
+                     ready_at=row.ready_at, collected_at=row.collected_at, total=_total(items),
                      items=tuple(items))
+
+
+def _total(items):
+    return sum((item.line_total for item in items), Decimal("0.00"))
 
 
 def _matching(user_id=None, status=None):
@@ -199,8 +202,9 @@ def place_order(user_id, items, idempotency_key=None):
             earlier = _replay_order(user_id, idempotency_key, lines)
             if earlier is not None:
                 return earlier
-            order_id, sold = _sell_lines(user_id, lines, idempotency_key, utcnow())
-            mail.queue_order_placed(order_id)  # in the order's transaction: sent iff it commits
+            order, sold, email = _sell_lines(user_id, lines, idempotency_key, utcnow())
+            # In the order's transaction: sent iff it commits.
+            mail.queue_order_placed(order, email, {line.sweet_id: line.unit for line in sold})
     except IntegrityError:
         # A twin order with the same key committed first (another worker or host): the unique
         # (user, key) index refused our order row, and the rollback undid everything we did.
@@ -213,22 +217,23 @@ def place_order(user_id, items, idempotency_key=None):
         # locks went. (No twin can have placed this order meanwhile: it would have waited on
         # our order row.)
         raise _why_not_placed(lines, refused.sweet_id) from None
-    return _placed(order_id, user_id, sold)
+    _placed(user_id, sold)
+    return order
 
 
-def _placed(order_id, user_id, sold):
-    """Log and count a committed order's sales; returns the order."""
+def _placed(user_id, sold):
+    """Log and count a committed order's sales."""
     inventory.log_changes(StockMovement.PURCHASE,
-                          [(sweet_id, -quantity, balance) for sweet_id, quantity, _, balance in sold],
-                          user_id)
-    metrics.record_order_placed(sum(quantity for _, quantity, _, _ in sold))
-    return get_order(order_id)
+                          [(line.sweet_id, -line.quantity, line.balance) for line in sold], user_id)
+    metrics.record_order_placed(sum(line.quantity for line in sold))
 
 
 def _sell_lines(user_id, lines, idempotency_key, now):
     """The order row, then the stock taken line by line in ascending sweet id (the comment above
-    ``place_order``), then the order's lines; all uncommitted. Returns ``(order_id, sold)``
-    (``sold`` as ``inventory.sell_lines`` gives it).
+    ``place_order``), then the order's lines; all uncommitted. Returns ``(order, sold, email)``:
+    the order as placed (an ``OrderView`` made from what the writes returned, so the answer and
+    the receipt read nothing again), its ``inventory.SoldLine``s, and the customer's verified
+    address (None without one).
 
     :raise _LineRefusedError: at the first line whose UPDATE touched no row.
     :raise IntegrityError: the user already placed an order with this key.
@@ -241,9 +246,16 @@ def _sell_lines(user_id, lines, idempotency_key, now):
     if refused is not None:
         raise _LineRefusedError(refused)
     db.session.execute(insert(order_lines), [
-        {"order_id": order_id, "sweet_id": sweet_id, "quantity": quantity, "unit_price": unit_price}
-        for sweet_id, quantity, unit_price, _ in sold])
-    return order_id, sold
+        {"order_id": order_id, "sweet_id": line.sweet_id, "quantity": line.quantity,
+         "unit_price": line.unit_price} for line in sold])
+    customer = db.session.execute(
+        select(User.username, User.full_name, User.email, User.email_verified).where(User.id == user_id)).one()
+    items = [OrderLineView(line.sweet_id, line.name, line.quantity, line.unit_price,
+                           line.unit_price * line.quantity) for line in sold]
+    order = OrderView(id=order_id, user_id=user_id, username=customer.username, full_name=customer.full_name,
+                      status=Order.PLACED, created_at=now, cancelled_at=None, ready_at=None,
+                      collected_at=None, total=_total(items), items=tuple(items))
+    return order, sold, customer.email if customer.email_verified else None
 
 
 def _why_not_placed(lines, refused):
