@@ -14,8 +14,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from . import outbox
 from .extensions import db
-from .models import Order, OutboxMail, Sweet, User
-from .orders import get_order
+from .models import OutboxMail, User
 
 users = User.__table__
 
@@ -64,49 +63,38 @@ def _hours(setting):
     return max(1, round(current_app.config[setting] / 3600))
 
 
-def _order_recipient(order_id):
-    """The verified address of the order's customer, or None (no such order, or no verified address)."""
-    orders = Order.__table__
-    return db.session.execute(
-        select(users.c.email).join(orders, orders.c.user_id == users.c.id)
-        .where(orders.c.id == order_id, users.c.email_verified.is_(True))).scalar_one_or_none()
+# Each order mail is given the order (an ``orders.OrderView``) as the step that caused it left
+# it, inside that step's transaction: queuing one reads nothing but, where the step did not
+# read it already, the customer's verified address.
+
+def _verified_address(user_id):
+    """The customer's verified address, or None."""
+    return db.session.execute(select(users.c.email).where(
+        users.c.id == user_id, users.c.email_verified.is_(True))).scalar_one_or_none()
 
 
-def _queue_order_mail(order_id, subject, name, **context):
-    # The address first: for a customer without a verified one the order is not even read.
-    to = _order_recipient(order_id)
-    if to is None:
-        return
-    order = get_order(order_id)
-    units = dict(db.session.execute(select(Sweet.id, Sweet.unit).where(
-        Sweet.id.in_([item.sweet_id for item in order.items]))).all())
-    _queue_about(order, to, units, subject, name, **context)
-
-
-def _queue_about(order, to, units, subject, name, **context):
-    """A mail about ``order`` (an ``orders.OrderView``); ``units`` maps its sweets' ids to their
-    units ("per 100 g"), which the lines show beside the price."""
-    _queue(to, subject.format(id=order.id), name, order=order, units=units,
-           receipt=link(f"/orders/{order.id}"), **context)
-
-
-def queue_order_placed(order, to, units):
-    """The customer's receipt (lines with unit and price, total, collection note, link) to
-    their verified address ``to``; nothing when it is None. Given the order as it was just
-    placed, so queuing it reads nothing."""
+def _queue_order_mail(order, to, subject, name, **context):
     if to is not None:
-        _queue_about(order, to, units, "Your order {id} is placed", "order_placed")
+        _queue(to, subject.format(id=order.id), name, order=order, receipt=link(f"/orders/{order.id}"),
+               **context)
 
 
-def queue_order_ready(order_id):
+def queue_order_placed(order, to):
+    """The customer's receipt (lines with unit and price, total, collection note, link) to
+    their verified address ``to`` (which placing the order read); nothing when it is None."""
+    _queue_order_mail(order, to, "Your order {id} is placed", "order_placed")
+
+
+def queue_order_ready(order):
     """Tell the customer their order is packed and waiting."""
-    _queue_order_mail(order_id, "Your order {id} is ready for collection", "order_ready")
+    _queue_order_mail(order, _verified_address(order.user_id), "Your order {id} is ready for collection",
+                      "order_ready")
 
 
-def queue_order_cancelled(order_id, by_admin):
+def queue_order_cancelled(order, by_admin):
     """Tell the customer their order was cancelled, and by whom ("you" or "the shop")."""
-    _queue_order_mail(order_id, "Your order {id} is cancelled", "order_cancelled",
-                      by="the shop" if by_admin else "you")
+    _queue_order_mail(order, _verified_address(order.user_id), "Your order {id} is cancelled",
+                      "order_cancelled", by="the shop" if by_admin else "you")
 
 
 # --- low stock --------------------------------------------------------------------------------

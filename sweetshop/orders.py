@@ -5,7 +5,7 @@ calls inventory's primitives inside the same transaction.
 """
 import logging
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,8 +22,6 @@ from .transactions import transaction
 
 orders = Order.__table__
 order_lines = OrderLine.__table__
-# What a step changes besides the status.
-_TIMES = (orders.c.ready_at, orders.c.collected_at, orders.c.cancelled_at)
 # The states an order can still leave: cancelling or collecting it starts from one of these.
 OPEN = (Order.PLACED, Order.READY)
 log = logging.getLogger(__name__)
@@ -36,6 +34,7 @@ class OrderLineView:
     quantity: int
     unit_price: Decimal
     line_total: Decimal
+    unit: str  # what the price is for: "each", "per 100 g" (the sweet's unit now)
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,14 @@ def _lines_of(order_ids):
         return found
     rows = db.session.execute(
         select(order_lines.c.order_id, order_lines.c.sweet_id, Sweet.name, order_lines.c.quantity,
-               order_lines.c.unit_price)
+               order_lines.c.unit_price, Sweet.unit)
         .join(Sweet, Sweet.id == order_lines.c.sweet_id)
         .where(order_lines.c.order_id.in_(order_ids))
         .order_by(order_lines.c.order_id, order_lines.c.sweet_id)
     ).all()
     for row in rows:
         found[row.order_id].append(OrderLineView(row.sweet_id, row.name, row.quantity, row.unit_price,
-                                                 row.unit_price * row.quantity))
+                                                 row.unit_price * row.quantity, row.unit))
     return found
 
 
@@ -204,7 +203,7 @@ def place_order(user_id, items, idempotency_key=None):
                 return earlier
             order, sold, email = _sell_lines(user_id, lines, idempotency_key, utcnow())
             # In the order's transaction: sent iff it commits.
-            mail.queue_order_placed(order, email, {line.sweet_id: line.unit for line in sold})
+            mail.queue_order_placed(order, email)
     except IntegrityError:
         # A twin order with the same key committed first (another worker or host): the unique
         # (user, key) index refused our order row, and the rollback undid everything we did.
@@ -248,10 +247,10 @@ def _sell_lines(user_id, lines, idempotency_key, now):
     db.session.execute(insert(order_lines), [
         {"order_id": order_id, "sweet_id": line.sweet_id, "quantity": line.quantity,
          "unit_price": line.unit_price} for line in sold])
-    customer = db.session.execute(
-        select(User.username, User.full_name, User.email, User.email_verified).where(User.id == user_id)).one()
+    customer = db.session.execute(select(User.username, User.full_name, User.email, User.email_verified)
+                                  .where(User.id == user_id)).one()
     items = [OrderLineView(line.sweet_id, line.name, line.quantity, line.unit_price,
-                           line.unit_price * line.quantity) for line in sold]
+                           line.unit_price * line.quantity, line.unit) for line in sold]
     order = OrderView(id=order_id, user_id=user_id, username=customer.username, full_name=customer.full_name,
                       status=Order.PLACED, created_at=now, cancelled_at=None, ready_at=None,
                       collected_at=None, total=_total(items), items=tuple(items))
@@ -319,12 +318,13 @@ def cancel_order(order_id, user_id, is_admin, window_seconds):
         # The row count decides which of several racing steps wins (cancels, a collect): the
         # first to update the row wins; the others wait for its commit, then find it no longer
         # open.
-        _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED, cancelled_at=_not_before_ready(now))
+        cancelled = _step(order_id, OPEN, _not_cancelled, status=Order.CANCELLED,
+                          cancelled_at=_not_before_ready(now))
         returned = _return_lines(order_id, user_id, now)
-        mail.queue_order_cancelled(order_id, by_admin=is_admin and order.user_id != user_id)
+        mail.queue_order_cancelled(cancelled, by_admin=is_admin and order.user_id != user_id)
     inventory.log_changes(StockMovement.RETURN, returned, user_id)
     metrics.record_order_cancelled()
-    return get_order(order_id)
+    return cancelled
 
 
 def _not_cancelled(status):
@@ -361,9 +361,9 @@ def mark_ready(order_id, admin_id):
         request); ``status`` says which.
     """
     with transaction():
-        moved = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
-        mail.queue_order_ready(order_id)  # in the step's transaction: sent iff this step won
-    return _stepped(moved, admin_id)
+        order = _step(order_id, (Order.PLACED,), OrderNotPlacedError, status=Order.READY, ready_at=utcnow())
+        mail.queue_order_ready(order)  # in the step's transaction: sent iff this step won
+    return _stepped(order, admin_id)
 
 
 def mark_collected(order_id, admin_id):
@@ -374,14 +374,15 @@ def mark_collected(order_id, admin_id):
         request); ``status`` says which.
     """
     with transaction():
-        moved = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
+        order = _step(order_id, OPEN, OrderNotCollectableError, status=Order.COLLECTED,
                       collected_at=_not_before_ready(utcnow()))
-    return _stepped(moved, admin_id)
+    return _stepped(order, admin_id)
 
 
 def _step(order_id, sources, refusal, **values):
     """Move the order from one of ``sources`` with one conditional UPDATE; uncommitted. Returns
-    the order's row as this UPDATE left it (status and times).
+    the order as this UPDATE left it (an ``OrderView``, read while the UPDATE's row lock keeps
+    any racing step waiting: what this step did, and what its mail and answer tell).
 
     The row count decides a race: of several steps sent at once, the first to update the row
     wins, and the others wait for its commit, then match no row. Only a loser reads the order
@@ -392,10 +393,9 @@ def _step(order_id, sources, refusal, **values):
     """
     moved = db.session.execute(
         update(orders).where(orders.c.id == order_id, orders.c.status.in_(sources)).values(**values)
-        .returning(orders.c.id, orders.c.status, *_TIMES)
-    ).one_or_none()
-    if moved is not None:
-        return moved
+    ).rowcount
+    if moved:
+        return get_order(order_id)
     status = db.session.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one_or_none()
     raise OrderNotFoundError() if status is None else refusal(status)
 
@@ -411,13 +411,10 @@ def _not_before_ready(now):
     return case((orders.c.ready_at > now, orders.c.ready_at), else_=now)
 
 
-def _stepped(moved, admin_id):
-    """Log a won ``_step``, once committed; the order as this step left it (a racing step may
-    have moved it on since the commit: the answer still tells what this one did)."""
-    log.info("order step", extra={"order_id": moved.id, "status": moved.status, "by_user_id": admin_id})
-    order = get_order(moved.id)
-    return replace(order, status=moved.status,
-                   **{column.name: getattr(moved, column.name) for column in _TIMES})
+def _stepped(order, admin_id):
+    """Log a won ``_step``, once committed; returns the order as that step left it."""
+    log.info("order step", extra={"order_id": order.id, "status": order.status, "by_user_id": admin_id})
+    return order
 
 
 def count_by_status():

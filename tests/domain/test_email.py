@@ -11,6 +11,7 @@ from support.mailserver import MailServer, self_signed_certificate
 from sweetshop import mail, outbox
 from sweetshop.extensions import db
 from sweetshop.models import OutboxMail, User
+from sweetshop.orders import get_order
 
 FORGED = {"Host": "evil.example"}
 LINK = re.compile(r"https://shop\.example/[\w/.-]+")
@@ -199,14 +200,14 @@ def test_order_mails_go_to_verified_addresses_only_and_escape_what_users_typed(a
     to_lee = [m for m in rows(app, to="lee@example.com") if "order" in m.subject]
     assert [m.subject for m in to_lee] == [f"Your order {placed.json['id']} is placed"]
     assert "&lt;b&gt;Fudge&lt;/b&gt; &amp; co" in to_lee[0].html and "<b>Fudge" not in to_lee[0].html
-    assert "2 x <b>Fudge</b> & co" in to_lee[0].text
+    assert "2 x <b>Fudge</b> & co" in to_lee[0].text and " each) = " in to_lee[0].text  # the unit
     assert [m.to for m in rows(app) if "order" in m.subject] == ["lee@example.com"]
 
     assert client.post(f"/api/orders/{placed.json['id']}/cancel", headers=api.admin).status_code == 200
     cancelled = rows(app, to="lee@example.com")[-1]
     assert cancelled.subject.endswith("is cancelled") and "cancelled by the shop" in cancelled.text
     with app.app_context():
-        mail.queue_order_ready(placed.json["id"])
+        mail.queue_order_ready(get_order(placed.json["id"]))
         db.session.commit()
     ready = rows(app, to="lee@example.com")[-1]
     assert ready.subject == f"Your order {placed.json['id']} is ready for collection"
