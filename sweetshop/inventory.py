@@ -339,7 +339,7 @@ class SoldLine(NamedTuple):
     unit_price: Decimal
     balance: int  # the stock the sale left
     name: str
-    unit: str | None
+    unit: str  # what the price is for: "each", "per 100 g"
 
 
 def sell_lines(order_id, user_id, lines, now):
