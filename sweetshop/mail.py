@@ -14,7 +14,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from . import outbox
 from .extensions import db
-from .models import OutboxMail, User
+from .models import OutboxMail, Timestamp, User
 
 users = User.__table__
 
@@ -167,7 +167,8 @@ def low_stock_insert(sold, settings=None):
         + _sql_text(".</p>\n<p><a href=\"") + url + _sql_text("\">Restock it</a></p>\n"),
         _sql_text("<low-stock.") + random_hex() + _sql_text(".") + cast(users.c.id, String(12))
         + _sql_text("@") + domain + _sql_text(">"),
-        _sql_text(OutboxMail.PENDING), literal_column("0", Integer), bindparam("now"), bindparam("now"),
+        _sql_text(OutboxMail.PENDING), literal_column("0", Integer), bindparam("now", type_=Timestamp),
+        bindparam("now", type_=Timestamp),
     ).select_from(sold.join(users, true())).where(and_(
         users.c.is_admin.is_(True), users.c.email_verified.is_(True), users.c.email.is_not(None),
         sold.c.quantity <= threshold, threshold < sold.c.quantity + units))

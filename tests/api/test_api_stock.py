@@ -90,9 +90,9 @@ def test_a_purchase_on_postgresql_is_one_statement_that_commits_itself(app, clie
     purchase = list(seen)
     seen.clear()
     assert restock(client, sweet, api.admin, 5).status_code == 200
-    writes = [(word, autocommit) for word, autocommit in purchase if word in ("WITH", "UPDATE", "INSERT")]
-    if backend == "postgresql":
-        assert writes == [("WITH", True)]
+    writes = [(word, autocommit) for word, autocommit in purchase if word in ("EXECUTE", "UPDATE", "INSERT")]
+    if backend == "postgresql":  # the prepared sale (a PREPARE comes first on a connection's first sale)
+        assert writes == [("EXECUTE", True)]
     else:
         assert [word for word, _ in writes] == ["UPDATE", "INSERT"]
     assert [word for word, _ in seen if word in ("UPDATE", "INSERT")] == ["UPDATE", "INSERT"]
@@ -108,7 +108,7 @@ def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, clien
         pytest.skip("only PostgreSQL's sale commits by its own statement")
     from sweetshop.extensions import db
     with app.app_context():
-        sale = str(inventory._sale_with_ledger_row().compile(dialect=db.engine.dialect))
+        name = inventory._prepare_text(inventory._sale_with_ledger_row(), db.engine.dialect)[0]
     sweet, bob = api.sweet(quantity=2), api.user("bob")
     seen = _statements_and_modes(app, first_word=False)
     # Sold, sold with a key, the same key replayed (no sale), refused for short stock (tried).
@@ -116,10 +116,41 @@ def test_a_purchase_request_on_postgresql_writes_nothing_but_the_sale(app, clien
                                          (5, None, 400, 1)]:
         seen.clear()
         assert buy(client, sweet, bob, quantity, key).status_code == status
-        writes = [statement for statement, _ in seen if not statement.lstrip().upper().startswith("SELECT")]
-        assert writes == [sale] * sales
+        writes = [statement.split(" (")[0] for statement, _ in seen
+                  if not statement.lstrip().upper().startswith(("SELECT", "PREPARE"))]
+        assert writes == [f"EXECUTE {name}"] * sales
         assert all(autocommit for _, autocommit in seen), "every statement on the sale's connection"
     assert stock_and_ledger(app, sweet["id"]) == (0, 0, 3)
+
+
+def test_the_sale_is_prepared_once_per_connection(app, client, api, backend):
+    """On PostgreSQL the sale is a prepared statement: each pooled connection PREPAREs it at its
+    first sale and only EXECUTEs it afterwards; a statement built anew (here: another low-stock
+    line) is prepared under a name of its own."""
+    if backend != "postgresql":
+        pytest.skip("SQLite's sale is not prepared")
+    from sqlalchemy import event
+
+    from sweetshop.extensions import db
+    seen = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append((statement.split()[0], statement.split()[1], id(conn.connection.dbapi_connection)))
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    sweet, bob = api.sweet(quantity=10), api.user("bob")
+    for _ in range(4):
+        assert buy(client, sweet, bob).status_code == 200
+    app.config["LOW_STOCK_THRESHOLD"] = 3
+    app.extensions.pop(inventory._LOW_STOCK_STATEMENT)
+    app.extensions.pop(inventory._PREPARED_SALE)
+    assert buy(client, sweet, bob).status_code == 200
+    prepares = [(name, connection) for word, name, connection in seen if word == "PREPARE"]
+    executes = [name for word, name, _ in seen if word == "EXECUTE"]
+    assert len(executes) == 5 and len(set(executes)) == 2
+    assert len(prepares) == len(set(prepares)), "each connection prepares each statement once"
+    assert {name for name, _ in prepares} <= set(executes)
+    assert stock_and_ledger(app, sweet["id"]) == (5, 5, 6)
 
 
 def test_only_the_sales_own_connection_commits_each_statement(app, backend):
