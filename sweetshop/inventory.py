@@ -204,20 +204,16 @@ _SALE_WITH_LEDGER_ROW = select(_sold).add_cte(insert(movements).from_select(
            _sold.c.quantity, bindparam("user_id", type_=Integer), _sold.c.price,
            bindparam("key", type_=String), bindparam("now", type_=Timestamp)),
 ).cte("ledger"))
-_LOW_STOCK_STATEMENT = "sweetshop.sale_with_ledger_row"
 
 
 def _sale_with_ledger_row():
     """_SALE_WITH_LEDGER_ROW with the low-stock mails riding in it (mail.low_stock_insert: it
     inserts nothing unless this sale crossed the line), so they commit with the sale or not at
-    all. Built once per app, with the app's threshold and address written into the statement:
-    measured with bench/instructions.py, parameters for them cost every purchase about 4 %."""
-    statement = current_app.extensions.get(_LOW_STOCK_STATEMENT)
-    if statement is None:
-        statement = _SALE_WITH_LEDGER_ROW.add_cte(
-            mail.low_stock_insert(_sold, mail.low_stock_params()).cte("low_stock"))
-        current_app.extensions[_LOW_STOCK_STATEMENT] = statement
-    return statement
+    all. The app's threshold and address are written into the statement: measured with
+    bench/instructions.py, parameters for them cost every purchase about 4 %. Built once per app
+    (``_prepared_sale``)."""
+    low_stock = mail.low_stock_insert(_sold, mail.low_stock_params()).cte("low_stock")
+    return _SALE_WITH_LEDGER_ROW.add_cte(low_stock)
 
 
 # The sale statement is a server-side prepared statement on PostgreSQL: prepared once per
@@ -231,7 +227,7 @@ _PREPARED_SALE = "sweetshop.prepared_sale"
 def _prepared_sale(connection):
     """``(EXECUTE statement, its default parameters)`` for this app's sale, PREPAREd on
     ``connection`` the first time that connection sells. The name carries a digest of the
-    statement, so a statement built anew (another threshold, another app) is prepared anew."""
+    statement, so a statement built anew (another low-stock line or address) is prepared anew."""
     prepared = current_app.extensions.get(_PREPARED_SALE)
     if prepared is None:
         prepared = current_app.extensions[_PREPARED_SALE] = _prepare_text(_sale_with_ledger_row(),

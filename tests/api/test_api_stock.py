@@ -142,7 +142,6 @@ def test_the_sale_is_prepared_once_per_connection(app, client, api, backend):
     for _ in range(4):
         assert buy(client, sweet, bob).status_code == 200
     app.config["LOW_STOCK_THRESHOLD"] = 3
-    app.extensions.pop(inventory._LOW_STOCK_STATEMENT)
     app.extensions.pop(inventory._PREPARED_SALE)
     assert buy(client, sweet, bob).status_code == 200
     prepares = [(name, connection) for word, name, connection in seen if word == "PREPARE"]
