@@ -8,7 +8,8 @@ Order mails go to the customer's verified address only; an address not yet verif
 nothing but its verification and password-reset links.
 """
 from flask import current_app
-from sqlalchemy import Integer, String, and_, bindparam, cast, func, insert, literal_column, select, true
+from sqlalchemy import (Integer, String, and_, bindparam, case, cast, func, insert, literal_column, select,
+                        true)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -67,10 +68,13 @@ def _hours(setting):
 # it, inside that step's transaction: queuing one reads nothing but, where the step did not
 # read it already, the customer's verified address.
 
+# A user's address as order mails may use it: only once verified, else NULL.
+VERIFIED_ADDRESS = case((users.c.email_verified.is_(True), users.c.email)).label("verified_address")
+
+
 def _verified_address(user_id):
     """The customer's verified address, or None."""
-    return db.session.execute(select(users.c.email).where(
-        users.c.id == user_id, users.c.email_verified.is_(True))).scalar_one_or_none()
+    return db.session.execute(select(VERIFIED_ADDRESS).where(users.c.id == user_id)).scalar_one_or_none()
 
 
 def _queue_order_mail(order, to, subject, name, **context):

@@ -8,8 +8,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
-from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy import bindparam, case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import inventory, mail, metrics
@@ -33,8 +34,11 @@ class OrderLineView:
     name: str
     quantity: int
     unit_price: Decimal
-    line_total: Decimal
     unit: str  # what the price is for: "each", "per 100 g" (the sweet's unit now)
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,18 @@ def _lines_of(order_ids):
     ).all()
     for row in rows:
         found[row.order_id].append(OrderLineView(row.sweet_id, row.name, row.quantity, row.unit_price,
-                                                 row.unit_price * row.quantity, row.unit))
+                                                 row.unit))
     return found
 
 
 def _view(row, items):
+    """The ``OrderView`` of an order's row (``_ORDER_COLUMNS``, or any object with their names)
+    and its ``OrderLineView``s."""
     return OrderView(id=row.id, user_id=row.user_id, username=row.username, full_name=row.full_name,
                      status=row.status, created_at=row.created_at, cancelled_at=row.cancelled_at,
-                     ready_at=row.ready_at, collected_at=row.collected_at, total=_total(items),
+                     ready_at=row.ready_at, collected_at=row.collected_at,
+                     total=sum((item.line_total for item in items), Decimal("0.00")),
                      items=tuple(items))
-
-
-def _total(items):
-    return sum((item.line_total for item in items), Decimal("0.00"))
 
 
 def _matching(user_id=None, status=None):
@@ -227,6 +230,11 @@ def _placed(user_id, sold):
     metrics.record_order_placed(sum(line.quantity for line in sold))
 
 
+# What an order's answer and receipt need of its customer; built once, as it runs with every order.
+_CUSTOMER = (select(User.username, User.full_name, mail.VERIFIED_ADDRESS)
+             .where(User.id == bindparam("user_id")))
+
+
 def _sell_lines(user_id, lines, idempotency_key, now):
     """The order row, then the stock taken line by line in ascending sweet id (the comment above
     ``place_order``), then the order's lines; all uncommitted. Returns ``(order, sold, email)``:
@@ -247,14 +255,13 @@ def _sell_lines(user_id, lines, idempotency_key, now):
     db.session.execute(insert(order_lines), [
         {"order_id": order_id, "sweet_id": line.sweet_id, "quantity": line.quantity,
          "unit_price": line.unit_price} for line in sold])
-    customer = db.session.execute(select(User.username, User.full_name, User.email, User.email_verified)
-                                  .where(User.id == user_id)).one()
-    items = [OrderLineView(line.sweet_id, line.name, line.quantity, line.unit_price,
-                           line.unit_price * line.quantity, line.unit) for line in sold]
-    order = OrderView(id=order_id, user_id=user_id, username=customer.username, full_name=customer.full_name,
-                      status=Order.PLACED, created_at=now, cancelled_at=None, ready_at=None,
-                      collected_at=None, total=_total(items), items=tuple(items))
-    return order, sold, customer.email if customer.email_verified else None
+    customer = db.session.execute(_CUSTOMER, {"user_id": user_id}).one()
+    placed = SimpleNamespace(id=order_id, user_id=user_id, username=customer.username,
+                             full_name=customer.full_name, status=Order.PLACED, created_at=now,
+                             cancelled_at=None, ready_at=None, collected_at=None)
+    items = [OrderLineView(line.sweet_id, line.name, line.quantity, line.unit_price, line.unit)
+             for line in sold]
+    return _view(placed, items), sold, customer.verified_address
 
 
 def _why_not_placed(lines, refused):

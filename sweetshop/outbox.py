@@ -81,6 +81,11 @@ def one_line(text, limit=SUBJECT_MAX):
     return " ".join(str(text).split())[:limit]
 
 
+# Built once: the row's values travel as parameters (building a statement per mail with
+# ``.values()`` cost a quarter of queuing one).
+_INSERT = insert(mails)
+
+
 def queue(to, subject, text, html):
     """Write a mail into the outbox, in the caller's transaction (the caller commits): it is
     sent if and only if that transaction commits."""
@@ -88,11 +93,6 @@ def queue(to, subject, text, html):
     db.session.execute(_INSERT, {
         "to": to, "subject": one_line(subject), "text": text, "html": html, "message_id": message_id(),
         "status": OutboxMail.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now})
-
-
-# Built once: the row's values travel as parameters (building a statement per mail with
-# ``.values()`` cost a quarter of queuing one).
-_INSERT = insert(mails)
 
 
 def list_mails(status=None, skip=0, limit=50, with_text=False):
